@@ -1,0 +1,212 @@
+"""Command-line interface: a thin layer over the Python API.
+
+Every user mistake raises :class:`UserError`, printed as one line on stderr with exit code 2.
+Commands from other folders (leaderboard, table, attacks) plug in through ``_PLUGINS``:
+each names a function that adds its sub-commands to the parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from unlearnbench import __version__
+from unlearnbench.errors import UserError
+
+# "module:function" entries; each function(subparsers) adds commands. Missing modules are skipped.
+_PLUGINS = (
+    "unlearnbench.leaderboard.commands:register",
+    "unlearnbench.attack_commands:register",
+)
+
+
+# -- listings ---------------------------------------------------------------------------
+def _listing(registry_name: str, as_json: bool) -> int:
+    from unlearnbench import registry
+    from unlearnbench.catalog import load_all
+
+    load_all()
+    reg = getattr(registry, registry_name)
+    rows = [{"name": name, **meta} for name, meta in reg.items()]
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        from unlearnbench.display import print_listing
+
+        print_listing(reg.kind + "s", rows)
+    return 0
+
+
+# -- scoring ----------------------------------------------------------------------------
+def _model_opts(args) -> dict:
+    opts = {}
+    for key in ("batch_size", "device", "dtype", "template"):
+        val = getattr(args, key, None)
+        if val is not None:
+            opts[key] = val
+    return opts
+
+
+def cmd_score(args) -> int:
+    from unlearnbench.display import print_result
+    from unlearnbench.runner import score
+
+    if args.reference is not None and not Path(args.reference).exists():
+        raise UserError(f"reference file not found: {args.reference}")
+    scored = score(args.task, args.checkpoint, reference=args.reference, out_dir=args.output, seed=args.seed,
+                   label=args.label, progress=not args.quiet, **_model_opts(args))
+    print_result(scored.result)
+    if scored.path:
+        print(f"wrote {scored.path}")
+    return 0
+
+
+def cmd_reference_build(args) -> int:
+    from unlearnbench.runner import build_reference
+
+    info = build_reference(args.task, args.checkpoint, args.output, seed=args.seed, progress=not args.quiet,
+                           role=args.role, **_model_opts(args))
+    print(f"wrote {info['path']} (sha256 {info['sha256']})")
+    return 0
+
+
+def cmd_ingest(args) -> int:
+    from unlearnbench.catalog import load_all
+    from unlearnbench.display import print_result
+    from unlearnbench.registry import INGESTERS
+
+    load_all()
+    ingester = INGESTERS.get(args.format)
+    path = ingester(args)
+    from unlearnbench.results import load_result
+
+    print_result(load_result(path))
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_unlearn(args) -> int:
+    from unlearnbench.unlearning import unlearn_cli
+
+    return unlearn_cli(args, score_after=False)
+
+
+def cmd_run(args) -> int:
+    from unlearnbench.unlearning import unlearn_cli
+
+    return unlearn_cli(args, score_after=True)
+
+
+def cmd_demo(args) -> int:
+    from unlearnbench.demo import run_demo
+
+    return run_demo(scale=args.scale, out_dir=args.output, methods=args.methods)
+
+
+# -- parser -----------------------------------------------------------------------------
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch-size", type=int, default=None, help="inference batch size (halves itself on out-of-memory)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+                   help="default float32 on CPU, bfloat16 on GPU")
+    p.add_argument("--template", default=None, help="prompt template for LLM tasks (default: the task's, else auto)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unlearnbench", description="Score machine unlearning, reproducibly.")
+    parser.add_argument("--version", action="version", version=f"unlearnbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    for name, reg, help_ in (("tasks", "TASKS", "list tasks"), ("metrics", "METRICS", "list metrics"),
+                             ("methods", "METHODS", "list unlearning methods")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--json", action="store_true", help="print a JSON list")
+        p.set_defaults(func=lambda a, r=reg: _listing(r, a.json))
+
+    p = sub.add_parser("score", help="score a checkpoint on a task")
+    p.add_argument("task")
+    p.add_argument("checkpoint", help="model folder, hub id, GGUF/safetensors file, or world:target / world:retain")
+    p.add_argument("--reference", default=None, help="reference artefact from `unlearnbench reference build`")
+    p.add_argument("-o", "--output", default=None, help="folder for the result JSON + per-sample values")
+    p.add_argument("--label", default=None, help="name of this entry in tables and leaderboards")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("reference", help="build reference artefacts")
+    rsub = p.add_subparsers(dest="reference_command", metavar="ACTION")
+    rb = rsub.add_parser("build", help="write a reference model's per-sample statistics")
+    rb.add_argument("task")
+    rb.add_argument("checkpoint")
+    rb.add_argument("-o", "--output", required=True, help="reference JSON file to write")
+    rb.add_argument("--role", default="retain")
+    _add_model_args(rb)
+    rb.set_defaults(func=cmd_reference_build)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+    p = sub.add_parser("ingest", help="import results of other tools as result v1 files")
+    p.add_argument("format", help="tofu-legacy or open-unlearning")
+    p.add_argument("--model-logs", required=True, help="the scored model's logs")
+    p.add_argument("--retain-logs", default=None, help="the retain model's logs (for forget quality)")
+    p.add_argument("--task", default=None, help="task name to record (default: guessed from the logs)")
+    p.add_argument("--label", default=None)
+    p.add_argument("-o", "--output", required=True, help="result JSON file to write")
+    p.set_defaults(func=cmd_ingest)
+
+    for name, func, help_ in (("unlearn", cmd_unlearn, "unlearn a model on a task's forget set"),
+                              ("run", cmd_run, "unlearn, then score")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("task")
+        p.add_argument("--method", required=True)
+        p.add_argument("--model", default="world:target", help="model to unlearn (default: the world's target)")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a method config field (repeatable)")
+        p.add_argument("-o", "--output", default=None, help="output folder")
+        p.add_argument("--reference", default=None, help="reference artefact (run: default is the world's retain model)")
+        p.add_argument("--label", default=None)
+        _add_model_args(p)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("demo", help="the quick default: mini-tofu/forget10 with target, retain, ga, npo, simnpo")
+    p.add_argument("--scale", default="default", choices=["test", "default"])
+    p.add_argument("-o", "--output", default=None, help="folder for the results (default: $UNLEARNBENCH_HOME/demo)")
+    p.add_argument("--methods", default="ga,npo,simnpo")
+    p.set_defaults(func=cmd_demo)
+
+    for spec in _PLUGINS:
+        module, fn = spec.split(":")
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name and module.startswith(e.name):
+                continue
+            raise
+        getattr(mod, fn)(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"unlearnbench: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("unlearnbench: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

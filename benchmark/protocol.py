@@ -1,0 +1,40 @@
+"""The scoring protocol interface: infer once per sample, aggregate separately.
+
+A protocol turns (task, model) into per-sample rows in one inference pass, and rows into
+headline metrics in a separate, pure step. Keeping the two apart is what lets every metric
+share one forward pass, and lets ``leaderboard verify`` recompute every number from the
+stored rows and the hashed reference artefacts without the model.
+
+Rows are flat JSON-able dicts with at least ``split`` and ``index``; other keys are the
+per-sample quantities (e.g. ``loss_answer``, ``loss_paraphrased``, ``rouge_l_recall``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from unlearnbench.spec import TaskSpec
+
+
+class Protocol(ABC):
+    """Base class of scoring protocols (register instances' classes in ``PROTOCOLS``)."""
+
+    #: modality this protocol scores
+    modality: str = ""
+
+    @abstractmethod
+    def infer(self, task: TaskSpec, model: Any, *, progress: bool = True) -> list[dict]:
+        """Run the model once over every sample of every split; return per-sample rows."""
+
+    @abstractmethod
+    def aggregate(self, task: TaskSpec, rows: list[dict], reference: dict | None) -> dict[str, dict]:
+        """Pure: per-sample rows (+ reference payload) -> ``{metric: metric_value(...)}``.
+
+        Metrics that need a reference the caller did not give are left out (never guessed).
+        """
+
+    def reference_payload(self, task: TaskSpec, rows: list[dict]) -> dict:
+        """What this model contributes when used as a reference (e.g. the retain model's
+        per-sample forget truth ratios). Default: the rows themselves."""
+        return {"rows": rows}

@@ -1,0 +1,42 @@
+"""Reference artefacts: content-addressed files a protocol compares against.
+
+A reference is built by a command (``unlearnbench reference build``) from a reference model
+(TOFU's retain model, MUSE's retrained model, a classifier's exact Retrain). Its sha256 is
+recorded in every result that used it; it is never downloaded or recomputed silently.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from unlearnbench.errors import UserError
+from unlearnbench.results import REFERENCE_SCHEMA, atomic_write_json, read_json, sha256_file, utc_now
+from unlearnbench.spec import TaskSpec
+
+
+def write_reference(path: str | os.PathLike, task: TaskSpec, model_info: dict, payload: dict, role: str = "retain") -> dict:
+    doc = {
+        "schema": REFERENCE_SCHEMA,
+        "role": role,
+        "task": {"name": task.name, "version": task.version},
+        "model": model_info,
+        "created": utc_now(),
+        "payload": payload,
+    }
+    p = atomic_write_json(path, doc)
+    return {"role": role, "path": str(p), "sha256": sha256_file(p)}
+
+
+def load_reference(path: str | os.PathLike, task: TaskSpec) -> tuple[dict, dict]:
+    """Return ``(payload, info)``; ``info`` = ``{role, path, sha256}`` for the result file."""
+    doc = read_json(path, "reference file")
+    if not isinstance(doc, dict) or doc.get("schema") != REFERENCE_SCHEMA:
+        raise UserError(f"not an {REFERENCE_SCHEMA} file: {path}")
+    t = doc.get("task") or {}
+    if t.get("name") != task.name:
+        raise UserError(f"reference {path} was built for task {t.get('name')!r}, not {task.name!r}")
+    if t.get("version") != task.version:
+        raise UserError(f"reference {path} is for {task.name} version {t.get('version')}, task is version {task.version}")
+    info = {"role": doc.get("role", "retain"), "path": str(Path(path)), "sha256": sha256_file(path)}
+    return doc["payload"], info

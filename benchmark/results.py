@@ -1,0 +1,209 @@
+"""Result files (schema ``unlearnbench/result/v1``), hashing and atomic writes.
+
+One result file per (task, model, method, seed). Per-sample values sit beside it as JSON
+lines so that every headline number can be re-derived (``leaderboard verify``). Every file
+is written to a temporary name in the same folder and renamed into place, so a crash never
+leaves a half-written result: the per-sample file is written first, the result file last.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from unlearnbench.errors import UserError
+
+RESULT_SCHEMA = "unlearnbench/result/v1"
+REFERENCE_SCHEMA = "unlearnbench/reference/v1"
+
+_TRACKED_PACKAGES = (
+    "unlearnbench", "torch", "transformers", "tokenizers", "datasets", "peft", "accelerate",
+    "diffusers", "torchvision", "torchmetrics", "open_clip_torch", "nudenet", "numpy", "scipy",
+    "scikit-learn", "rouge_score",
+)
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".ckpt")
+
+
+# -- hashing ----------------------------------------------------------------------------
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_tree(path: str | os.PathLike, suffixes: tuple[str, ...] | None = None) -> str:
+    """Hash of a file, or of a folder's files (relative names + contents, sorted).
+
+    With ``suffixes`` only files ending in one of them count (weights, not READMEs); when a
+    folder has none of them, all files count.
+    """
+    p = Path(path)
+    if p.is_file():
+        return sha256_file(p)
+    files = sorted(f for f in p.rglob("*") if f.is_file())
+    if suffixes:
+        chosen = [f for f in files if f.name.endswith(suffixes)]
+        files = chosen or files
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(p)).encode() + b"\0")
+        h.update(sha256_file(f).encode())
+    return h.hexdigest()
+
+
+def weights_sha256(path: str | os.PathLike) -> str:
+    return sha256_tree(path, _WEIGHT_SUFFIXES)
+
+
+def canonical_json_hash(obj: Any) -> str:
+    return sha256_bytes(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode())
+
+
+# -- atomic writes ----------------------------------------------------------------------
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def jsonl_text(rows: Iterable[Mapping[str, Any]]) -> str:
+    return "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in rows)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}: line {i} is not valid JSON ({e.msg})") from None
+    return rows
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{what} not found: {p}")
+    if not p.is_file():
+        raise UserError(f"{what} is not a file: {p}")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{what} is not UTF-8 text: {p}") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{what} is not valid JSON: {p} (line {e.lineno}: {e.msg})") from None
+
+
+# -- environment and provenance ---------------------------------------------------------
+def package_versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for name in _TRACKED_PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment(device: str | None = None, dtype: str | None = None) -> dict:
+    return {
+        "packages": package_versions(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "device": device,
+        "dtype": dtype,
+        "unlearnbench_commit": git_commit(),
+    }
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def slug(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    return s or "x"
+
+
+# -- result files -----------------------------------------------------------------------
+def result_stem(task: str, label: str, seed: int) -> str:
+    return f"{slug(task)}__{slug(label)}__s{seed}"
+
+
+def write_result(out_dir: str | os.PathLike, result: dict, rows: list[dict], stem: str) -> Path:
+    """Write ``<stem>.samples.jsonl`` then ``<stem>.result.json`` atomically; return the latter.
+
+    ``result['per_sample']`` is filled with the relative file name and its sha256.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output path exists and is not a folder: {out}")
+    text = jsonl_text(rows)
+    samples = atomic_write_text(out / f"{stem}.samples.jsonl", text)
+    result = dict(result)
+    result["per_sample"] = {"path": samples.name, "sha256": sha256_bytes(text.encode()), "rows": len(rows)}
+    return atomic_write_json(out / f"{stem}.result.json", result)
+
+
+def load_result(path: str | os.PathLike) -> dict:
+    data = read_json(path, "result file")
+    if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
+        raise UserError(f"not an {RESULT_SCHEMA} file: {path}")
+    return data
+
+
+def load_samples(result_path: str | os.PathLike, result: dict | None = None) -> list[dict]:
+    result = result or load_result(result_path)
+    rel = (result.get("per_sample") or {}).get("path")
+    if not rel:
+        raise UserError(f"{result_path}: result names no per-sample file")
+    p = Path(result_path).parent / rel
+    if not p.exists():
+        raise UserError(f"{result_path}: per-sample file missing: {p}")
+    return read_jsonl(p)

@@ -1,0 +1,139 @@
+"""The runner: load -> (unlearn) -> infer once -> aggregate -> write, as separate steps.
+
+``score`` is what ``unlearnbench score`` calls. Every step is a plain function so tables,
+the demo and tests reuse them without going through the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unlearnbench import __version__
+from unlearnbench.catalog import load_all
+from unlearnbench.errors import UserError
+from unlearnbench.reference import load_reference, write_reference
+from unlearnbench.registry import MODEL_LOADERS, PROTOCOLS, TASKS, WORLDS
+from unlearnbench.results import (
+    RESULT_SCHEMA, canonical_json_hash, environment, result_stem, utc_now, write_result,
+)
+from unlearnbench.seeding import seed_everything
+from unlearnbench.spec import TaskSpec
+
+
+@dataclass
+class Scored:
+    """What one scoring run produced (the result dict is exactly what is written)."""
+
+    result: dict
+    rows: list[dict]
+    path: Path | None = None
+    model: Any = field(default=None, repr=False)
+
+
+def get_task(name: str) -> TaskSpec:
+    load_all()
+    task = TASKS.get(name)
+    if not isinstance(task, TaskSpec):  # lazy entries may hold a factory
+        task = task() if callable(task) else task
+    return task
+
+
+def get_protocol(task: TaskSpec):
+    proto = PROTOCOLS.get(task.protocol)
+    return proto() if isinstance(proto, type) else proto
+
+
+def resolve_checkpoint(task: TaskSpec, checkpoint: str) -> str:
+    """``world:<role>`` names a model of the task's embedded world (built on first use)."""
+    if checkpoint.startswith("world:"):
+        if not task.world:
+            raise UserError(f"task {task.name} has no embedded world, so {checkpoint!r} means nothing")
+        world = WORLDS.get(task.world)
+        return str(world.checkpoint(task, checkpoint.split(":", 1)[1]))
+    return checkpoint
+
+
+def load_model(task: TaskSpec, checkpoint: str, **opts: Any):
+    load_all()
+    loader = MODEL_LOADERS.get(task.modality)
+    return loader(resolve_checkpoint(task, checkpoint), task=task, **opts)
+
+
+def task_block(task: TaskSpec, data_hash: str | None) -> dict:
+    return {"name": task.name, "version": task.version, "modality": task.modality,
+            "spec_sha256": task.spec_hash(), "data_sha256": data_hash}
+
+
+def score(
+    task_name: str,
+    checkpoint: str,
+    *,
+    reference: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    label: str | None = None,
+    method: dict | None = None,
+    model: Any = None,
+    progress: bool = True,
+    timings: dict | None = None,
+    **model_opts: Any,
+) -> Scored:
+    """Score ``checkpoint`` on ``task_name``; write the result when ``out_dir`` is given.
+
+    ``method`` is ``{"name": ..., "config": {...}}`` for a checkpoint this suite unlearned,
+    ``None`` for an external one. A ``model`` already loaded can be passed to skip loading.
+    """
+    t0 = time.perf_counter()
+    task = get_task(task_name)
+    protocol = get_protocol(task)
+    ref_payload, ref_infos = None, []
+    if reference is not None:  # check the reference before any expensive work
+        ref_payload, info = load_reference(reference, task)
+        ref_infos.append(info)
+    seed_everything(seed)
+    if model is None:
+        model = load_model(task, checkpoint, **model_opts)
+    t_load = time.perf_counter()
+    rows = protocol.infer(task, model, progress=progress)
+    t_infer = time.perf_counter()
+    metrics = protocol.aggregate(task, rows, ref_payload)
+    t_metrics = time.perf_counter()
+    data_hash = getattr(protocol, "data_hash", lambda t: None)(task)
+    times = dict(timings or {})
+    times.update({"load_s": t_load - t0, "infer_s": t_infer - t_load, "metrics_s": t_metrics - t_infer})
+    times["total_s"] = sum(v for k, v in times.items() if k.endswith("_s") and k != "total_s")
+    result = {
+        "schema": RESULT_SCHEMA,
+        "unlearnbench_version": __version__,
+        "created": utc_now(),
+        "task": task_block(task, data_hash),
+        "model": model.describe(),
+        "method": method,
+        "seed": seed,
+        "label": label or (method or {}).get("name") or model.describe().get("name") or "model",
+        "metrics": metrics,
+        "references": ref_infos,
+        "environment": environment(getattr(model, "device_name", None), getattr(model, "dtype_name", None)),
+        "timings": times,
+    }
+    result["run_id"] = canonical_json_hash([result["task"], result["model"].get("weights_sha256"), method, seed])[:16]
+    scored = Scored(result, rows, model=model)
+    if out_dir is not None:
+        scored.path = write_result(out_dir, result, rows, result_stem(task.name, result["label"], seed))
+    return scored
+
+
+def build_reference(task_name: str, checkpoint: str, out_file: str | os.PathLike, *, seed: int = 0,
+                    progress: bool = True, role: str = "retain", **model_opts: Any) -> dict:
+    """Run the reference model once and write its per-sample statistics as an artefact."""
+    task = get_task(task_name)
+    protocol = get_protocol(task)
+    seed_everything(seed)
+    model = load_model(task, checkpoint, **model_opts)
+    rows = protocol.infer(task, model, progress=progress)
+    payload = protocol.reference_payload(task, rows)
+    return write_reference(out_file, task, model.describe(), payload, role=role)
