@@ -17,6 +17,22 @@ from typing import Any
 from unlearnbench.spec import TaskSpec
 
 
+class World(ABC):
+    """An embedded world (registered in ``WORLDS``): generates data and trains its own models.
+
+    Worlds cache everything under ``$UNLEARNBENCH_HOME`` (default ``~/.cache/unlearnbench``)
+    keyed by the hash of the recipe, and build on first use with a progress bar.
+    """
+
+    @abstractmethod
+    def checkpoint(self, task: TaskSpec, role: str):
+        """Path of the model ``role`` (``target``, ``retain``, ...) for ``task``; built if missing."""
+
+    @abstractmethod
+    def reference(self, task: TaskSpec):
+        """Path of the reference artefact for ``task`` (the retain model's statistics); built if missing."""
+
+
 class Protocol(ABC):
     """Base class of scoring protocols (register instances' classes in ``PROTOCOLS``)."""
 
@@ -33,6 +49,19 @@ class Protocol(ABC):
 
         Metrics that need a reference the caller did not give are left out (never guessed).
         """
+
+    def training_data(self, task: TaskSpec) -> dict:
+        """Data an unlearning method trains on: ``{"forget": ..., "retain": ..., "forget_id": ...}``
+        in the modality's form (QA dicts for LLMs, tensors for classifiers, prompts for
+        diffusion). ``forget_id`` is JSON-able and identifies the forget set (it is hashed
+        into ``unlearn_config.json``)."""
+        from unlearnbench.errors import UserError
+
+        raise UserError(f"task {task.name} provides no training data for unlearning")
+
+    def data_hash(self, task: TaskSpec) -> str | None:
+        """sha256 identifying the evaluation data (recorded in results); None if unknown."""
+        return None
 
     def reference_payload(self, task: TaskSpec, rows: list[dict]) -> dict:
         """What this model contributes when used as a reference (e.g. the retain model's
