@@ -110,3 +110,6 @@ WORLDS = Registry("world")
 ATTACKS = Registry("attack")
 INGESTERS = Registry("ingester")
 MODEL_LOADERS = Registry("model loader")
+
+# The LLM adapter registers lazily so listings never import transformers.
+MODEL_LOADERS.register("llm", "unlearnbench.causal_lm:load_causal_lm")

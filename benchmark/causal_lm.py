@@ -1,0 +1,340 @@
+"""The ``CausalLM`` adapter: per-token log-likelihood of answers, and greedy generation.
+
+Loads a Hugging Face folder or hub id, a PEFT adapter folder (on its base model), or a GGUF
+file; ``trust_remote_code`` is always off and weights load from safetensors (or, for old
+``.bin`` folders, through transformers' ``weights_only`` loader). Every log-likelihood call
+tokenises ``prompt + answer`` in one piece and scores only the tokens that overlap the
+answer's characters (TOFU masks the question tokens the same way), plus one EOS token when
+the template says so. Batches are length-bucketed; explicit ``position_ids`` make the
+numbers the same under left or right padding; the batch size halves itself on OOM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from unlearnbench.batching import run_bucketed
+from unlearnbench.errors import UserError
+from unlearnbench.results import weights_sha256
+from unlearnbench.templates import PromptTemplate, get_template
+
+TEMPLATE_FILE = "unlearnbench_template.json"
+
+
+def default_device(device: str | None = None) -> str:
+    import torch
+
+    if device:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise UserError(f"device {device!r} requested but CUDA is not available")
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str, dtype: str | None = None) -> str:
+    """float32 on CPU (bf16 matmuls are ~100x slower on AVX2 CPUs), bfloat16 on GPU."""
+    if dtype:
+        return dtype
+    return "float32" if device == "cpu" else "bfloat16"
+
+
+class CausalLM:
+    """A causal language model with its tokenizer and prompt template."""
+
+    modality = "llm"
+
+    def __init__(self, model, tokenizer, *, template: PromptTemplate | str | None = None, name: str | None = None,
+                 source: str | None = None, fmt: str = "memory", weights_hash: str | None = None,
+                 batch_size: int | None = None):
+        import torch
+
+        self.model = model
+        self.tokenizer = tokenizer
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.template = template if isinstance(template, PromptTemplate) else get_template(template, tokenizer)
+        self.name = name or getattr(model.config, "_name_or_path", None) or "model"
+        self.source = source
+        self.format = fmt
+        self._weights_hash = weights_hash
+        self.batch_size = batch_size or 16
+        self.model.eval()
+        p = next(model.parameters())
+        self.device = p.device
+        self.device_name = str(p.device)
+        self.dtype_name = str(p.dtype).replace("torch.", "")
+        self._torch = torch
+
+    # -- loading --------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str, *, device: str | None = None, dtype: str | None = None, batch_size: int | None = None,
+             template: str | None = None, task: Any = None) -> "CausalLM":
+        import torch
+        import transformers
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        transformers.logging.set_verbosity_error()
+        dev = default_device(device)
+        dt = default_dtype(dev, dtype)
+        torch_dtype = getattr(torch, dt)
+        p = Path(path)
+        kw = {"trust_remote_code": False}
+        fmt, saved_template, weights_hash = "hf", None, None
+        try:
+            if p.is_file():
+                if p.suffix != ".gguf":
+                    raise UserError(f"unsupported LLM checkpoint file {p}: expected a model folder or a .gguf file")
+                fmt = "gguf"
+                tok = AutoTokenizer.from_pretrained(str(p.parent), gguf_file=p.name, **kw)
+                model = AutoModelForCausalLM.from_pretrained(str(p.parent), gguf_file=p.name, dtype=torch_dtype, **kw)
+                weights_hash = weights_sha256(p)
+            elif p.is_dir():
+                if (p / TEMPLATE_FILE).exists():
+                    saved_template = json.loads((p / TEMPLATE_FILE).read_text())
+                if (p / "adapter_config.json").exists():
+                    fmt = "peft"
+                    model, tok = cls._load_peft(p, torch_dtype, kw)
+                elif (p / "config.json").exists():
+                    _check_causal_config(p)
+                    tok = AutoTokenizer.from_pretrained(str(p), **kw)
+                    model = AutoModelForCausalLM.from_pretrained(str(p), dtype=torch_dtype, **kw)
+                else:
+                    raise UserError(f"{p} is not a model folder (no config.json or adapter_config.json)")
+                weights_hash = weights_sha256(p)
+            elif _looks_like_hub_id(path):
+                fmt = "hub"
+                tok = AutoTokenizer.from_pretrained(path, **kw)
+                model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kw)
+                weights_hash = _hub_revision(model)
+            else:
+                raise UserError(f"checkpoint not found: {path}")
+        except UserError:
+            raise
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(f"cannot load a causal LM from {path}: {first}") from None
+        model.to(dev)
+        if template is None:
+            if saved_template is not None:
+                template = PromptTemplate(**saved_template)
+            elif task is not None and task.settings.get("template"):
+                template = task.settings["template"]
+        return cls(model, tok, template=template, name=p.name if p.exists() else path, source=str(path), fmt=fmt,
+                   weights_hash=weights_hash, batch_size=batch_size)
+
+    @staticmethod
+    def _load_peft(p: Path, torch_dtype, kw):
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        cfg = json.loads((p / "adapter_config.json").read_text())
+        base = cfg.get("base_model_name_or_path")
+        if not base:
+            raise UserError(f"{p}/adapter_config.json names no base_model_name_or_path")
+        if not Path(base).exists() and (p / base).exists():
+            base = str(p / base)
+        tok_src = str(p) if (p / "tokenizer_config.json").exists() else base
+        tok = AutoTokenizer.from_pretrained(tok_src, **kw)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype, **kw)
+        model = PeftModel.from_pretrained(model, str(p)).merge_and_unload()
+        return model, tok
+
+    # -- tokenisation ---------------------------------------------------------------
+    def _encode(self, prompt: str, answer: str) -> tuple[list[int], list[int]]:
+        """Token ids of ``prompt+answer`` and labels (-100 on prompt tokens)."""
+        tok = self.tokenizer
+        text = prompt + self.template.answer_prefix + answer
+        special = not self.template.chat
+        if getattr(tok, "is_fast", False):
+            enc = tok(text, add_special_tokens=special, return_offsets_mapping=True, return_special_tokens_mask=True)
+            cut = len(prompt)
+            ids = list(enc["input_ids"])
+            labels = [t if (end > cut and not sp) else -100
+                      for t, (_, end), sp in zip(ids, enc["offset_mapping"], enc["special_tokens_mask"])]
+        else:  # slow tokenizer: count the prompt's tokens, as TOFU does
+            ids = tok(text, add_special_tokens=special)["input_ids"]
+            n_prompt = len(tok(prompt, add_special_tokens=special)["input_ids"])
+            labels = [-100] * n_prompt + ids[n_prompt:]
+        if self.template.append_eos and tok.eos_token_id is not None:
+            if not ids or ids[-1] != tok.eos_token_id or labels[-1] == -100:
+                ids.append(tok.eos_token_id)
+                labels.append(tok.eos_token_id)
+        if all(l == -100 for l in labels):
+            raise UserError(f"answer {answer!r} produced no tokens to score")
+        return ids, labels
+
+    def encode_qa(self, prompts: Sequence[str], answers: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
+        """Token ids and labels (prompt masked with -100) exactly as scoring tokenises them."""
+        pairs = [self._encode(p, a) for p, a in zip(prompts, answers)]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    def render(self, question: str) -> str:
+        return self.template.render(question, self.tokenizer)
+
+    # -- scoring --------------------------------------------------------------------
+    def _pad(self, seqs: list[list[int]], value: int, left: bool):
+        torch = self._torch
+        n = max(len(s) for s in seqs)
+        rows = [([value] * (n - len(s)) + s) if left else (s + [value] * (n - len(s))) for s in seqs]
+        return torch.tensor(rows, dtype=torch.long, device=self.device)
+
+    def _forward_logprobs(self, batch: list[tuple[list[int], list[int]]], token_stats: bool):
+        torch = self._torch
+        left = self.tokenizer.padding_side == "left"
+        ids = self._pad([b[0] for b in batch], self.tokenizer.pad_token_id, left)
+        labels = self._pad([b[1] for b in batch], -100, left)
+        mask = self._pad([[1] * len(b[0]) for b in batch], 0, left)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
+            tgt = labels[:, 1:]
+            sel = tgt != -100
+            lp = torch.log_softmax(logits[:, :-1][sel].float(), dim=-1)  # (N, V), only answer positions
+            tok_lp = lp.gather(-1, tgt[sel].unsqueeze(-1)).squeeze(-1)
+            if token_stats:  # mean and variance of log p over the next-token distribution (Min-K%++)
+                prob = lp.exp()
+                mu = (prob * lp).sum(-1)
+                var = (prob * lp.square()).sum(-1) - mu.square()
+        counts = sel.sum(-1).tolist()
+        out, start = [], 0
+        tok_lp = tok_lp.double().cpu().numpy()
+        if token_stats:
+            mu, var = mu.double().cpu().numpy(), var.double().cpu().numpy()
+        for c in counts:
+            if token_stats:
+                out.append({"logprobs": tok_lp[start:start + c], "mu": mu[start:start + c], "var": var[start:start + c]})
+            else:
+                out.append(tok_lp[start:start + c])
+            start += c
+        return out
+
+    def loglik(self, prompts: Sequence[str], answers: Sequence[str], *, token_stats: bool = False,
+               progress: bool = False, desc: str = "scoring") -> list:
+        """Per-token log-probabilities of each answer given its prompt (answer tokens only).
+
+        Returns a list of float64 arrays; with ``token_stats`` a list of dicts with
+        ``logprobs``, ``mu`` and ``var`` (the expectation and variance of log p over the
+        model's next-token distribution at each answer position).
+        """
+        if len(prompts) != len(answers):
+            raise ValueError("prompts and answers differ in length")
+        encoded = [self._encode(p, a) for p, a in zip(prompts, answers)]
+        bar = _bar(len(encoded), desc, progress)
+        res, self.batch_size = run_bucketed(encoded, [len(e[0]) for e in encoded],
+                                            lambda b: self._forward_logprobs(b, token_stats), self.batch_size,
+                                            progress=bar.update if bar else None)
+        if bar:
+            bar.close()
+        return res
+
+    # -- generation -----------------------------------------------------------------
+    def _generate_batch(self, prompts: list[str], max_new_tokens: int, stop: Sequence[str]) -> list[str]:
+        torch = self._torch
+        tok = self.tokenizer
+        special = not self.template.chat
+        seqs = [tok(p, add_special_tokens=special)["input_ids"] for p in prompts]
+        ids = self._pad(seqs, tok.pad_token_id, left=True)
+        mask = self._pad([[1] * len(s) for s in seqs], 0, left=True)
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                                      num_beams=1, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                                      temperature=None, top_p=None, top_k=None)
+        texts = tok.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
+        return [_cut(t, stop) for t in texts]
+
+    def generate(self, prompts: Sequence[str], max_new_tokens: int = 64, *, stop: Sequence[str] = (),
+                 progress: bool = False, desc: str = "generating") -> list[str]:
+        """Greedy continuations of each prompt (new text only, cut at the first stop string)."""
+        lengths = [len(p) for p in prompts]
+        bar = _bar(len(prompts), desc, progress)
+        res, self.batch_size = run_bucketed(list(prompts), lengths,
+                                            lambda b: self._generate_batch(b, max_new_tokens, stop), self.batch_size,
+                                            progress=bar.update if bar else None)
+        if bar:
+            bar.close()
+        return res
+
+    # -- provenance / saving ----------------------------------------------------------
+    def weights_sha256(self) -> str:
+        if self._weights_hash is None:
+            import hashlib
+
+            h = hashlib.sha256()
+            for k, v in sorted(self.model.state_dict().items()):
+                h.update(k.encode())
+                h.update(v.detach().cpu().contiguous().view(-1).view(self._torch.uint8).numpy().tobytes())
+            self._weights_hash = h.hexdigest()
+        return self._weights_hash
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "format": self.format,
+            "architecture": type(self.model).__name__,
+            "parameters": int(sum(p.numel() for p in self.model.parameters())),
+            "weights_sha256": self.weights_sha256(),
+            "template": self.template.to_dict(),
+            "device": self.device_name,
+            "dtype": self.dtype_name,
+        }
+
+    def save(self, out_dir: str | os.PathLike) -> Path:
+        """Save as a safetensors HF folder that :meth:`load` reads back (template included)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        model = self.model
+        if getattr(model, "hf_quantizer", None) is not None or getattr(model, "is_quantized", False):
+            model.hf_quantizer = None  # a GGUF-loaded model is dequantised already
+            model.is_quantized = False
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+        model.save_pretrained(out, safe_serialization=True)
+        self.tokenizer.save_pretrained(out)
+        (out / TEMPLATE_FILE).write_text(json.dumps(self.template.to_dict(), indent=2))
+        self._weights_hash = None
+        return out
+
+
+def _cut(text: str, stop: Sequence[str]) -> str:
+    cuts = [text.find(s) for s in stop if s and s in text]
+    return text[: min(cuts)] if cuts else text
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sample", leave=False)
+
+
+def _looks_like_hub_id(path: str) -> bool:
+    parts = path.split("/")
+    return len(parts) == 2 and all(parts) and not path.startswith((".", "~")) and os.sep not in path.replace("/", "")
+
+
+def _hub_revision(model) -> str | None:
+    return getattr(getattr(model, "config", None), "_commit_hash", None)
+
+
+def _check_causal_config(p: Path) -> None:
+    try:
+        cfg = json.loads((p / "config.json").read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{p}/config.json is not valid JSON ({e.msg})") from None
+    if "_class_name" in cfg or "_diffusers_version" in cfg:
+        raise UserError(f"{p} holds a diffusers component, not a causal language model")
+    archs = cfg.get("architectures") or []
+    if archs and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+        raise UserError(f"{p} holds a {archs[0]}, not a causal language model")
+
+
+def load_causal_lm(checkpoint: str, *, task=None, **opts) -> CausalLM:
+    return CausalLM.load(checkpoint, task=task, **opts)
+

@@ -1,0 +1,154 @@
+"""The TOFU protocol: one pass of log-likelihoods and greedy generations, then TOFU's metrics.
+
+For every question of the forget, retain, real-authors and world-facts sets the model
+scores the gold answer, the paraphrased answer and each perturbed answer (mean per-token
+NLL over answer tokens, prompt masked, TOFU-style), and greedily answers the question once.
+All splits go through one length-bucketed log-likelihood call and one generation call.
+``aggregate`` then computes, per split, ROUGE-L recall, (normalised) probability and the
+truth-ratio statistic, the forget quality against the retain model's truth ratios (a
+reference artefact) and the model utility (harmonic mean of the nine retain-side numbers).
+Definitions: Maini et al. 2024 (TOFU) and locuslab/tofu's ``aggregate_eval_stat.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from unlearnbench.errors import UserError
+from unlearnbench.metric import mean_stderr, metric_value
+from unlearnbench.metrics import tofu as M
+from unlearnbench.protocol import Protocol
+from unlearnbench.registry import PROTOCOLS
+from unlearnbench.spec import TaskSpec
+from unlearnbench.tasks.llm_data import data_hash, load_split
+
+EVAL_ROLES = ("forget", "retain", "real_authors", "world_facts")
+_SCHEMA = {
+    "forget": ("question", "answer", "paraphrased_answer", "perturbed_answer"),
+    "retain": ("question", "answer", "paraphrased_answer", "perturbed_answer"),
+    "real_authors": ("question", "answer", "perturbed_answer"),
+    "world_facts": ("question", "answer", "perturbed_answer"),
+}
+_IDK_FILE = Path(__file__).with_name("idk_answers.txt")
+
+
+def _as_list(x) -> list[str]:
+    if isinstance(x, str):
+        return [x]
+    return [str(v) for v in x]
+
+
+class TofuProtocol(Protocol):
+    modality = "llm"
+
+    def _splits(self, task: TaskSpec) -> dict[str, list[dict]]:
+        return {role: load_split(task, role, _SCHEMA[role]) for role in EVAL_ROLES if role in task.splits}
+
+    def data_hash(self, task: TaskSpec) -> str:
+        return data_hash(self._splits(task))
+
+    # -- inference ----------------------------------------------------------------------
+    def infer(self, task: TaskSpec, model, *, progress: bool = True) -> list[dict]:
+        splits = self._splits(task)
+        if "forget" not in splits:
+            raise UserError(f"task {task.name} has no forget split")
+        prompts, answers, slots = [], [], []  # slots: (row number, field, position)
+        rows = []
+        for role, data in splits.items():
+            for i, ex in enumerate(data):
+                r = len(rows)
+                prompt = model.render(ex["question"])
+                rows.append({"split": role, "index": i, "question": ex["question"], "answer": ex["answer"],
+                             "_prompt": prompt})
+                prompts.append(prompt), answers.append(ex["answer"]), slots.append((r, "answer", None))
+                if "paraphrased_answer" in ex:
+                    prompts.append(prompt), answers.append(ex["paraphrased_answer"]), slots.append((r, "paraphrased", None))
+                perturbed = _as_list(ex["perturbed_answer"])
+                rows[-1]["_k"] = len(perturbed)
+                for j, a in enumerate(perturbed):
+                    prompts.append(prompt), answers.append(a), slots.append((r, "perturbed", j))
+        logps = model.loglik(prompts, answers, progress=progress, desc=f"{task.name}: log-likelihoods")
+        for (r, field, j), lp in zip(slots, logps):
+            row = rows[r]
+            nll, n = float(-np.mean(lp)), int(len(lp))
+            if field == "perturbed":
+                row.setdefault("nll_perturbed", [None] * row["_k"])[j] = nll
+                row.setdefault("n_tokens_perturbed", [None] * row["_k"])[j] = n
+            else:
+                row[f"nll_{field}"], row[f"n_tokens_{field}"] = nll, n
+        gens = model.generate([r["_prompt"] for r in rows], max_new_tokens=int(task.settings.get("max_new_tokens", 128)),
+                              stop=tuple(task.settings.get("stop", ())), progress=progress,
+                              desc=f"{task.name}: generating")
+        for row, g in zip(rows, gens):
+            row["generation"] = g
+            row["prompt"] = row.pop("_prompt")
+            row.pop("_k")
+            if "nll_paraphrased" not in row:  # real authors / world facts: TOFU uses the answer itself
+                row["nll_paraphrased"] = row["nll_answer"]
+        return rows
+
+    # -- aggregation (pure) ------------------------------------------------------------
+    @staticmethod
+    def _by_split(rows: list[dict]) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {}
+        for r in rows:
+            out.setdefault(r["split"], []).append(r)
+        for v in out.values():
+            v.sort(key=lambda r: r["index"])
+        return out
+
+    @staticmethod
+    def truth_ratios(rows: list[dict]) -> np.ndarray:
+        return M.truth_ratio([r["nll_paraphrased"] for r in rows], [r["nll_perturbed"] for r in rows])
+
+    def aggregate(self, task: TaskSpec, rows: list[dict], reference: dict | None) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        by = self._by_split(rows)
+        for role, rs in by.items():
+            n = len(rs)
+            nll = [r["nll_answer"] for r in rs]
+            if role in ("forget", "retain", "holdout"):
+                prob = M.probability(nll)
+            else:
+                prob = M.normalized_probability(nll, [r["nll_perturbed"] for r in rs])
+            if all("rouge_l_recall" in r for r in rs):  # ingested logs carry the other tool's ROUGE
+                rouge = [r["rouge_l_recall"] for r in rs]
+            else:
+                rouge = M.rouge_l_recall([r["generation"] for r in rs], [r["answer"] for r in rs])
+            tr = self.truth_ratios(rs)
+            tr_stat = M.truth_ratio_forget_stat(tr) if role == "forget" else M.truth_ratio_retain_stat(tr)
+            for name, vals in (("probability", prob), ("rouge_l_recall", rouge), ("truth_ratio", tr_stat)):
+                mean, se = mean_stderr(vals)
+                out[f"{role}/{name}"] = metric_value(mean, True, n, se)
+        if all(k in out for k in M.UTILITY_KEYS):
+            out["model_utility"] = metric_value(M.model_utility([out[k]["value"] for k in M.UTILITY_KEYS]), True,
+                                                sum(out[k]["n"] for k in M.UTILITY_KEYS) // 3,
+                                                components=list(M.UTILITY_KEYS))
+        if reference is not None and "forget" in by:
+            ref_tr = np.asarray(reference["forget_truth_ratio"], dtype=np.float64)
+            tr = self.truth_ratios(by["forget"])
+            if len(ref_tr) != len(tr):
+                raise UserError(f"reference has {len(ref_tr)} forget truth ratios, the task has {len(tr)} questions")
+            p, stat = M.forget_quality(tr, ref_tr)
+            out["forget_quality"] = metric_value(p, True, len(tr), None, ks_statistic=stat)
+        return out
+
+    def reference_payload(self, task: TaskSpec, rows: list[dict]) -> dict:
+        forget = self._by_split(rows)["forget"]
+        return {"forget_truth_ratio": self.truth_ratios(forget).tolist(),
+                "forget_questions": [r.get("question") for r in forget]}
+
+    # -- training data -------------------------------------------------------------------
+    def training_data(self, task: TaskSpec) -> dict:
+        forget = load_split(task, "forget_train", ("question", "answer"))
+        retain = load_split(task, "retain_train", ("question", "answer")) if "retain_train" in task.splits else []
+        idk_file = Path(task.settings.get("idk_file") or _IDK_FILE)
+        idk = [line.strip() for line in idk_file.read_text().splitlines() if line.strip()]
+        qa = lambda rows: [{"question": r["question"], "answer": r["answer"]} for r in rows]  # noqa: E731
+        return {"forget": qa(forget), "retain": qa(retain), "idk": idk,
+                "forget_id": [r["question"] for r in forget]}
+
+
+PROTOCOLS.register("tofu", TofuProtocol, modality="llm", description="TOFU: probability, ROUGE-L, truth ratio, forget quality, model utility")
