@@ -119,9 +119,13 @@ class TofuProtocol(Protocol):
                 rouge = M.rouge_l_recall([r["generation"] for r in rs], [r["answer"] for r in rs])
             tr = self.truth_ratios(rs)
             tr_stat = M.truth_ratio_forget_stat(tr) if role == "forget" else M.truth_ratio_retain_stat(tr)
-            for name, vals in (("probability", prob), ("rouge_l_recall", rouge), ("truth_ratio", tr_stat)):
+            # On the forget set, recalling the answer is what unlearning should undo: lower is
+            # better for probability and ROUGE; the truth-ratio statistic is higher-better everywhere.
+            knowledge_good = role != "forget"
+            for name, vals, better in (("probability", prob, knowledge_good), ("rouge_l_recall", rouge, knowledge_good),
+                                       ("truth_ratio", tr_stat, True)):
                 mean, se = mean_stderr(vals)
-                out[f"{role}/{name}"] = metric_value(mean, True, n, se)
+                out[f"{role}/{name}"] = metric_value(mean, better, n, se)
         if all(k in out for k in M.UTILITY_KEYS):
             out["model_utility"] = metric_value(M.model_utility([out[k]["value"] for k in M.UTILITY_KEYS]), True,
                                                 sum(out[k]["n"] for k in M.UTILITY_KEYS) // 3,

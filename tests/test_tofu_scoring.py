@@ -88,3 +88,9 @@ def test_wrong_modality_checkpoint_is_a_user_error(tofu_fixture_task, tmp_path, 
     assert main(["score", tofu_fixture_task.name, str(ck), "--quiet", "-o", str(tmp_path / "o")]) == 2
     assert "not a causal language model" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_forget_side_knowledge_metrics_are_lower_is_better(tofu_fixture_task, tiny_lm_dir):
+    m = score(tofu_fixture_task.name, str(tiny_lm_dir), progress=False).result["metrics"]
+    assert m["forget/probability"]["higher_is_better"] is False and m["forget/rouge_l_recall"]["higher_is_better"] is False
+    assert m["retain/probability"]["higher_is_better"] is True and m["forget/truth_ratio"]["higher_is_better"] is True
