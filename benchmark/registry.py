@@ -36,7 +36,7 @@ class Registry:
         self._patterns: list[_Pattern] = []
 
     # -- registration -------------------------------------------------------------------
-    def register(self, name: str, obj: Any = None, **meta: Any):
+    def register(self, name: str, obj: Any = None, /, **meta: Any):
         """Register ``obj`` under ``name``; without ``obj`` works as a decorator.
 
         ``obj`` may be a ``"package.module:attr"`` string, imported on first :meth:`get`.
