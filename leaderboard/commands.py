@@ -1,0 +1,126 @@
+"""CLI plug-in: ``unlearnbench leaderboard validate|verify|build|render`` and ``unlearnbench table``.
+
+Loaded by ``unlearnbench.cli`` through its plug-in list. Every command prints one line per
+problem (``<file>: <what>``) and exits 2 when there is any.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from unlearnbench.errors import UserError
+
+
+def _report(reports, verb: str, quiet: bool = False) -> int:
+    bad = 0
+    for rep in reports:
+        for line in rep.lines():
+            print(line, file=sys.stderr if not line.split(": ", 1)[1].startswith("note:") else sys.stdout)
+        if rep.ok:
+            if not quiet:
+                print(f"{rep.path}: {verb}")
+        else:
+            bad += 1
+    total = len(reports)
+    print(f"{total - bad}/{total} file(s) {verb}", file=sys.stderr if bad else sys.stdout)
+    return 2 if bad else 0
+
+
+def cmd_validate(args) -> int:
+    from unlearnbench.leaderboard.checks import validate_file
+
+    return _report([validate_file(f, root=args.root, allow_external_references=args.local) for f in args.files],
+                   "valid", args.quiet)
+
+
+def cmd_verify(args) -> int:
+    from unlearnbench.leaderboard.checks import verify_file
+
+    return _report([verify_file(f, root=args.root, allow_external_references=args.local,
+                                allow_ingested=args.allow_ingested) for f in args.files], "verified", args.quiet)
+
+
+def cmd_build(args) -> int:
+    from unlearnbench.leaderboard.build import build_leaderboard
+    from unlearnbench.results import atomic_write_json
+
+    board = build_leaderboard(args.results, title=args.title, root=args.root, allow_external_references=args.local)
+    path = atomic_write_json(args.output, board)
+    n = sum(len(t["entries"]) for t in board["tasks"])
+    print(f"wrote {path} ({len(board['tasks'])} task(s), {n} entr{'y' if n == 1 else 'ies'} "
+          f"from {len(args.results)} result(s))")
+    return 0
+
+
+def cmd_render(args) -> int:
+    from unlearnbench.leaderboard.build import load_leaderboard
+    from unlearnbench.leaderboard.render import render_leaderboard
+    from unlearnbench.results import atomic_write_text
+
+    text = render_leaderboard(load_leaderboard(args.leaderboard), args.format)
+    if args.output in (None, "-"):
+        if args.format == "html":
+            raise UserError("--format html needs -o FILE")
+        sys.stdout.write(text)
+        return 0
+    path = atomic_write_text(args.output, text)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_table(args) -> int:
+    from unlearnbench.leaderboard.table import table_cli
+
+    return table_cli(args)
+
+
+def _checks_args(p) -> None:
+    p.add_argument("--root", default=None,
+                   help="submission folder paths must stay in (default: each result file's folder)")
+    p.add_argument("--local", action="store_true",
+                   help="accept absolute reference paths (results scored on this machine against a world's cache)")
+
+
+def register(subparsers) -> None:
+    lb = subparsers.add_parser("leaderboard", help="validate, verify, build and render leaderboards")
+    sub = lb.add_subparsers(dest="leaderboard_command", metavar="ACTION")
+    lb.set_defaults(func=lambda a: (lb.print_help(), 2)[1])
+
+    p = sub.add_parser("validate", help="check result files: schema, known task/metrics, files and hashes")
+    p.add_argument("files", nargs="+", metavar="RESULT.json")
+    _checks_args(p)
+    p.add_argument("--quiet", action="store_true", help="print problems only")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("verify", help="recompute every headline number from per-sample rows and references")
+    p.add_argument("files", nargs="+", metavar="RESULT.json")
+    _checks_args(p)
+    p.add_argument("--allow-ingested", action="store_true",
+                   help="accept ingested results that carry no per-sample values (unverified)")
+    p.add_argument("--quiet", action="store_true", help="print problems only")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("build", help="group results over seeds and rank them per task")
+    p.add_argument("results", nargs="+", metavar="RESULT.json")
+    p.add_argument("-o", "--output", required=True, help="leaderboard JSON to write")
+    p.add_argument("--title", default=None)
+    _checks_args(p)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("render", help="render a leaderboard JSON as Markdown, LaTeX, CSV or one HTML page")
+    p.add_argument("leaderboard", metavar="LEADERBOARD.json")
+    p.add_argument("--format", default="md", choices=["md", "latex", "csv", "html"])
+    p.add_argument("-o", "--output", default=None, help="file to write (default: stdout; html needs a file)")
+    p.set_defaults(func=cmd_render)
+
+    p = subparsers.add_parser("table", help="regenerate a paper table from a spec (cells cached by spec hash)")
+    p.add_argument("spec", metavar="SPEC.yaml")
+    p.add_argument("--real", action="store_true", help="use the spec's real_tasks instead of its embedded-world tasks")
+    p.add_argument("-o", "--output", default=None, help="output folder (default: runs/table-<spec name>)")
+    p.add_argument("--format", default="md", choices=["md", "latex", "csv"])
+    p.add_argument("--list", action="store_true", help="list the cells with their keys and status; run nothing")
+    p.add_argument("--cell", action="append", default=[], metavar="KEY",
+                   help="run only the cell(s) whose key starts with KEY (repeatable), e.g. one job of a scheduler")
+    p.add_argument("--no-run", action="store_true", help="only assemble the table from cells already done")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_table)

@@ -1,0 +1,150 @@
+"""A tiny registered task/protocol/world/method for leaderboard and table tests (no model, no data).
+
+Imported by ``test_leaderboard_*.py`` and ``test_table_*.py``; registration is idempotent.
+The protocol's aggregate is pure and trivial (means of a per-sample ``value``), so a changed
+number or row is always detectable; the 'model' is a number (a shift added to every sample).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from unlearnbench.metric import mean_stderr, metric_value
+from unlearnbench.protocol import Protocol, World
+from unlearnbench.reference import write_reference
+from unlearnbench.registry import PROTOCOLS, TASKS, WORLDS
+from unlearnbench.spec import TaskSpec
+from unlearnbench.unlearning import register_method
+
+TASK = "test-dummy/leaderboard"
+PROTO = "test-dummy-leaderboard"
+WORLD = "test-dummy-leaderboard-world"
+METHOD = "test-dummy-shift"
+CALLS = {"unlearn": 0, "infer": 0}
+
+
+class DummyModel:
+    device_name, dtype_name = "cpu", "float32"
+
+    def __init__(self, shift: float, name: str = "dummy"):
+        self.shift, self.name = float(shift), name
+
+    def describe(self) -> dict:
+        return {"name": self.name, "source": "test", "weights_sha256": hashlib.sha256(repr(self.shift).encode()).hexdigest()}
+
+    def save(self, out) -> Path:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "shift.json").write_text(json.dumps(self.shift))
+        return Path(out)
+
+
+class DummyProtocol(Protocol):
+    modality = "classifier"
+
+    def infer(self, task, model, *, progress=True):
+        CALLS["infer"] += 1
+        rng = np.random.default_rng(np.random.randint(0, 2**31))  # seeded by seed_everything(seed)
+        rows = [{"split": "forget", "index": i, "value": model.shift + float(rng.normal(0, 0.1))} for i in range(6)]
+        rows += [{"split": "retain", "index": i, "value": 2.0 - abs(model.shift) + float(rng.normal(0, 0.1))}
+                 for i in range(4)]
+        return rows
+
+    def aggregate(self, task, rows, reference):
+        f = [r["value"] for r in rows if r["split"] == "forget"]
+        u = [r["value"] for r in rows if r["split"] == "retain"]
+        out = {"dummy_forget": metric_value(*_ms(f, higher=False)),
+               "dummy_utility": metric_value(*_ms(u, higher=True))}
+        if reference is not None:
+            ref = float(np.mean(reference["forget_values"]))
+            out["dummy_gap"] = metric_value(abs(float(np.mean(f)) - ref), False, len(f))
+        return out
+
+    def reference_payload(self, task, rows):
+        return {"forget_values": [r["value"] for r in rows if r["split"] == "forget"]}
+
+    def training_data(self, task):
+        return {"forget": [0, 1, 2], "forget_id": "dummy-forget"}
+
+
+def _ms(values, higher):
+    m, se = mean_stderr(values)
+    return m, higher, len(values), se
+
+
+class DummyWorld(World):
+    def checkpoint(self, task, role):
+        return f"dummy://{role}"
+
+    def reference(self, task):
+        from unlearnbench.cache import cache_dir
+
+        path = cache_dir("test-dummy-leaderboard", "retain_reference.json")
+        if not path.exists():
+            rows = DummyProtocol().infer(task, DummyModel(0.0, "retain"))
+            write_reference(path, task, DummyModel(0.0, "retain").describe(),
+                            DummyProtocol().reference_payload(task, rows))
+        return path
+
+
+class DummyShift:
+    """'Unlearning' that lowers the shift by ``lr``."""
+
+    name, modality = METHOD, "classifier"
+
+    @dataclasses.dataclass
+    class Config:
+        lr: float = 0.5  # made up for the test
+
+    def unlearn(self, model, task, config, *, data, progress):
+        CALLS["unlearn"] += 1
+        return DummyModel(model.shift - config.lr, f"dummy-unlearned-{config.lr}")
+
+
+def fake_load_model(task, checkpoint, **opts):
+    shifts = {"world:target": 1.0, "world:retain": 0.0}
+    if checkpoint not in shifts:
+        from unlearnbench.errors import UserError
+
+        raise UserError(f"dummy checkpoint {checkpoint!r}")
+    return DummyModel(shifts[checkpoint], checkpoint.split(":")[1])
+
+
+def register() -> TaskSpec:
+    from unlearnbench.catalog import load_all
+
+    load_all()
+    if PROTO not in PROTOCOLS:
+        PROTOCOLS.register(PROTO, DummyProtocol)
+        WORLDS.register(WORLD, DummyWorld())
+        register_method(METHOD, "classifier", DummyShift, description="test")
+        TASKS.register(TASK, TaskSpec(
+            name=TASK, modality="classifier", protocol=PROTO, version=3,
+            metrics=("dummy_gap", "dummy_forget", "dummy_utility"), references=("retain",), rank_by="dummy_gap",
+            world=WORLD, description="leaderboard test task"), modality="classifier")
+    return TASKS.get(TASK)
+
+
+def make_submission(folder: Path, label: str, seed: int, shift: float, *, method: dict | None = None,
+                    reference: bool = True) -> Path:
+    """Score a DummyModel into ``folder`` (reference copied inside, recorded relative): a result file path."""
+    from unlearnbench.results import atomic_write_json, read_json
+    from unlearnbench.runner import get_task, score
+
+    task = register()
+    folder.mkdir(parents=True, exist_ok=True)
+    ref = None
+    if reference:
+        ref = folder / "reference.json"
+        if not ref.exists():
+            ref.write_bytes(Path(DummyWorld().reference(task)).read_bytes())
+    scored = score(get_task(TASK).name, "dummy", model=DummyModel(shift, f"model-{label}"), reference=ref,
+                   out_dir=folder, seed=seed, label=label, method=method, progress=False)
+    doc = read_json(scored.path)
+    doc["references"] = [dict(r, path=Path(r["path"]).name) for r in doc["references"]]
+    atomic_write_json(scored.path, doc)
+    return scored.path
