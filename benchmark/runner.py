@@ -123,8 +123,25 @@ def score(
     result["run_id"] = canonical_json_hash([result["task"], result["model"].get("weights_sha256"), method, seed])[:16]
     scored = Scored(result, rows, model=model)
     if out_dir is not None:
+        result["references"] = [_bundle_reference(info, out_dir) for info in ref_infos]
         scored.path = write_result(out_dir, result, rows, result_stem(task.name, result["label"], seed))
     return scored
+
+
+def _bundle_reference(info: dict, out_dir) -> dict:
+    """Copy a reference artefact beside the result (content-addressed name), so a result folder
+    is self-contained and its paths never leave it; the sha256 is unchanged."""
+    import shutil
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"reference-{info['role']}-{info['sha256'][:16]}.json"
+    dest = out / name
+    if not dest.exists():
+        tmp = out / f".{name}.tmp"
+        shutil.copyfile(info["path"], tmp)
+        os.replace(tmp, dest)
+    return {**info, "path": name, "source": str(info["path"])}
 
 
 def build_reference(task_name: str, checkpoint: str, out_file: str | os.PathLike, *, seed: int = 0,

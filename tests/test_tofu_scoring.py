@@ -94,3 +94,18 @@ def test_forget_side_knowledge_metrics_are_lower_is_better(tofu_fixture_task, ti
     m = score(tofu_fixture_task.name, str(tiny_lm_dir), progress=False).result["metrics"]
     assert m["forget/probability"]["higher_is_better"] is False and m["forget/rouge_l_recall"]["higher_is_better"] is False
     assert m["retain/probability"]["higher_is_better"] is True and m["forget/truth_ratio"]["higher_is_better"] is True
+
+
+def test_scored_result_folder_is_self_contained_and_verifies(tofu_fixture_task, tiny_lm_dir, tmp_path, capsys):
+    ref = tmp_path / "elsewhere" / "ref.json"
+    build_reference(tofu_fixture_task.name, str(tiny_lm_dir), ref, progress=False)
+    s = score(tofu_fixture_task.name, str(tiny_lm_dir), reference=ref, out_dir=tmp_path / "sub", progress=False)
+    r = load_result(s.path)
+    assert r["references"][0]["path"].startswith("reference-retain-")
+    assert (tmp_path / "sub" / r["references"][0]["path"]).exists()
+    assert main(["leaderboard", "validate", str(s.path)]) == 0
+    assert main(["leaderboard", "verify", str(s.path)]) == 0
+    # a tampered headline number is caught
+    r["metrics"]["forget/probability"]["value"] += 1e-3
+    s.path.write_text(json.dumps(r))
+    assert main(["leaderboard", "verify", str(s.path)]) == 2
