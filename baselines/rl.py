@@ -3,7 +3,12 @@
 Golatkar et al. 2020 / Hayase et al.; the "RL" baseline of SalUn (Fan et al., ICLR 2024),
 ``Classification/unlearn/RL.py`` (CIFAR-10 branch): each epoch, one pass over the forget set
 with labels drawn uniformly from all classes per batch, then one pass over the retain set
-with true labels. 10 epochs, lr searched in [0.01, 0.1] on CIFAR-10. Digits: lr 0.01, batch 64.
+with true labels. 10 epochs, lr searched in [0.01, 0.1] on CIFAR-10. Digits: 10 epochs, batch 64,
+lr 1e-3. Sweep on digits/random-10 (seed 0 only, world v2, default-scale models; Avg. Gap to Retrain as the criterion,
+as SalUn tuned each method):
+lr 5e-4: 1.44 | **1e-3: 0.91** | 2e-3: 1.63 | 3e-3: 2.14 | 1e-2: 5.39 (MIA-Efficacy 32 vs Retrain 13:
+overshoot) | 1e-3 x 5 epochs: 2.07 | 3e-3 x 5 epochs: 1.62. Every pass also fine-tunes on the
+(whole) retain set, so on the small digits model lrs in SalUn's CIFAR range overshoot.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ class RandomLabel(ClassifierMethod):
     @dataclass
     class Config:
         epochs: int = 10  # SalUn appendix: 10 epochs
-        lr: float = 0.01  # SalUn appendix: searched in [0.01, 0.1]
+        lr: float = 1e-3  # SalUn appendix: searched in [0.01, 0.1] on CIFAR-10; 1e-3 tuned for digits (see above)
         momentum: float = 0.9
         weight_decay: float = 5e-4
         batch_size: int = 64

@@ -7,6 +7,10 @@ every parameter with I_Df > alpha * I_D it multiplies theta by beta = min(lambda
 Defaults from the paper / reference code for ResNet-18 on CIFAR: alpha (selection
 weighting) = 10, lambda (dampening constant) = 1. As in the reference implementation, the
 importance is the mean over mini-batches of the squared gradient of the batch-mean loss.
+Digits: alpha 3 (lambda 1 kept). Sweep of alpha on digits/random-10 (seed 0 only, world v2, default-scale models; Avg. Gap to Retrain as the criterion,
+as SalUn tuned each method):
+1: 5.73 | 2: 4.28 | **3: 1.84** | 4: 2.81 | 5: 3.89 | 10 (published): 4.55 (no parameter is selected;
+the model is unchanged).
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ class SelectiveSynapticDampening(ClassifierMethod):
 
     @dataclass
     class Config:
-        alpha: float = 10.0  # Foster et al. 2024: selection weighting alpha = 10
+        alpha: float = 3.0  # Foster et al. 2024: alpha = 10; 3 tuned for digits (see above)
         dampening: float = 1.0  # Foster et al. 2024: dampening constant lambda = 1
         batch_size: int = 64  # mini-batches for the importance estimates
 

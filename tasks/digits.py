@@ -1,8 +1,18 @@
 """The ``digits`` world: SalUn's classification settings on scikit-learn's bundled digits.
 
 Data: ``sklearn.datasets.load_digits`` (1,797 real 8x8 grey-scale handwritten digits, 10
-classes, shipped with scikit-learn, so fully offline), pixel values scaled to [0, 1], split
-80/20 stratified with ``random_state=0`` (1,437 train / 360 test) — deterministic.
+classes, shipped with scikit-learn, so fully offline), pixel values scaled to [0, 1]. To take
+the world out of saturation (on the clean 80/20 split both the target and Retrain reach
+RA 100 / TA ~97.5 and Retrain's UA and MIA-Efficacy on a random 10 % are ~1-2 %, so there is
+almost no membership signal to erase), every image — train and test alike, before the split,
+so the two stay i.i.d. — gets one fixed, label-preserving perturbation drawn with
+``perturb_seed``: an integer translation of up to ``shift`` pixels in each direction (zero
+padded) and additive Gaussian pixel noise of std ``noise``, clipped to [0, 1]. The split is
+60/40 stratified with ``random_state=0`` (1,078 train / 719 test). With the 40-epoch recipe
+below the target fits its training set (RA 100) but generalises to TA ~92, and the exact
+Retrain model on digits/random-10 has UA ~3.7, TA ~90.4, MIA-Efficacy ~13 — the regime of
+SalUn's CIFAR-10 Retrain (UA 5.24, TA 94.26, MIA-Efficacy 12.88, SalUn Table 3).
+Deterministic (seeded numpy generator; no data-dependent randomness).
 
 Tasks (mirroring SalUn's CIFAR-10 settings and Unlearn-WorstCase):
 
@@ -11,12 +21,20 @@ Tasks (mirroring SalUn's CIFAR-10 settings and Unlearn-WorstCase):
 * ``digits/class-<k>``: every training image of class k (SalUn "class-wise forgetting");
 * ``digits/worst-10``: the 10 % worst-case forget set of Fan et al. 2024, selected by the
   bi-level generator in ``worst_case.py`` with a proxy trained by the world's recipe.
+  Observed in world v2: the selected images are ones the rest of the data explains well, so
+  exact Retrain still classifies all of them confidently (UA 0, MIA-Efficacy 0) and the
+  untouched target is only 0.14 Avg. Gap away — approximate methods that move the model
+  (RL, SalUn) score worse here than on random-10, methods that barely move it score better.
 
 World models (``world:target`` / ``world:retain``): the ``digits-cnn`` (38 k parameters) trained with SGD
-(momentum 0.9, weight decay 5e-4, lr 0.05 cosine, batch 64, 20 epochs) on all training
-images (target) or on the retain set only (the exact Retrain model), cached under
-``$UNLEARNBENCH_HOME/digits/<recipe hash>/``. The reference artefact is Retrain's
-headline metrics + per-sample forget statistics, built on first use.
+(momentum 0.9, weight decay 5e-4, lr 0.05 cosine, batch 64, 40 epochs — long enough to fit
+the noisy training set exactly) on all training images (target) or on the retain set only
+(the exact Retrain model), cached under ``$UNLEARNBENCH_HOME/digits/<recipe hash>/`` (the hash
+covers the data's sha256, so the perturbation parameters, the recipe and ``DATA_VERSION``).
+The reference artefact is Retrain's headline metrics + per-sample forget statistics, built
+on first use.
+
+World history: v1 = clean images, 80/20 split, 20 epochs (saturated, see above); v2 = this.
 """
 
 from __future__ import annotations
@@ -35,33 +53,53 @@ from unlearnbench.registry import TASKS, WORLDS
 from unlearnbench.spec import TaskSpec
 from unlearnbench.tasks import classifier_protocol as cp
 
-DATA_VERSION = 1
+DATA_VERSION = 2
 METRICS = ("ua", "ra", "ta", "mia_efficacy", "avg_gap", "rte")
 
 
+def perturb_images(x: np.ndarray, shift: int, noise: float, seed: int) -> np.ndarray:
+    """One fixed label-preserving perturbation per image: translation by (dy, dx) in
+    [-shift, shift]^2 (zero padding) then Gaussian noise of std ``noise``, clipped to [0, 1]."""
+    if shift <= 0 and noise <= 0:
+        return x
+    rng = np.random.default_rng(seed)
+    n, _, h, w = x.shape
+    dy, dx = rng.integers(-shift, shift + 1, n), rng.integers(-shift, shift + 1, n)
+    eps = rng.standard_normal(x.shape).astype(np.float32)
+    s = max(int(shift), 0)
+    pad = np.pad(x, ((0, 0), (0, 0), (s, s), (s, s)))
+    out = np.empty_like(x)
+    for i in range(n):
+        out[i] = pad[i, :, s + dy[i]:s + dy[i] + h, s + dx[i]:s + dx[i] + w]
+    return np.clip(out + float(noise) * eps, 0.0, 1.0).astype(np.float32)
+
+
 def load_data(source: dict) -> cp.ClassifierData:
-    """``settings['data']`` loader: the bundled digits, deterministic stratified 80/20 split."""
+    """``settings['data']`` loader: the bundled digits, perturbed once, deterministic stratified split."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     d = load_digits()
     x = (d.images.astype(np.float32) / 16.0)[:, None, :, :]
+    x = perturb_images(x, int(source.get("shift", 0)), float(source.get("noise", 0.0)),
+                       int(source.get("perturb_seed", 0)))
     y = d.target.astype(np.int64)
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=float(source.get("test_size", 0.2)),
                                           random_state=int(source.get("split_seed", 0)), stratify=y)
     return cp.ClassifierData(np.ascontiguousarray(xtr), ytr, np.ascontiguousarray(xte), yte, 10, "digits")
 
 
-_RECIPE = {"epochs": 20, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 64,
+_RECIPE = {"epochs": 40, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 64,
            "schedule": "cosine", "seed": 0}
 _BASE = TaskSpec(
     name="digits/random-10", modality="classifier", protocol="classifier", version=1,
-    source={"kind": "world", "name": "digits", "test_size": 0.2, "split_seed": 0},
+    source={"kind": "world", "name": "digits", "test_size": 0.4, "split_seed": 0,
+            "shift": 1, "noise": 0.1, "perturb_seed": 0, "data_version": DATA_VERSION},
     splits={"forget": "train[forget]", "retain": "train[~forget]", "test": "test"},
     settings={"data": "unlearnbench.tasks.digits:load_data",
               "forget": {"kind": "random", "fraction": 0.1, "seed": 0},
               "architecture": {"name": "digits-cnn", "kwargs": {}},
-              "train": _RECIPE, "train_scales": {"test": {"epochs": 6}}},
+              "train": _RECIPE, "train_scales": {"test": {"epochs": 20}}},
     metrics=METRICS, references=("retrain",), rank_by="avg_gap", world="digits",
     description="digits: forget a random 10% of the training set (SalUn random forgetting)",
 )

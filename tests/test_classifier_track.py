@@ -48,14 +48,33 @@ def test_tasks_and_splits():
 
     t = get_task("digits/random-10")
     data, idx = task_data(t), split_indices(t)
-    assert (len(data.y_train), len(data.y_test)) == (1437, 360)
-    assert len(idx["forget"]) == round(0.1 * 1437) and len(get_protocol(t).training_data(t)["forget"]["y"]) == 144
-    assert not set(idx["forget"]) & set(idx["retain"]) and len(idx["forget"]) + len(idx["retain"]) == 1437
-    assert len(split_indices(get_task("digits/random-50"))["forget"]) == round(0.5 * 1437)
+    assert (len(data.y_train), len(data.y_test)) == (1078, 719)  # world v2: 60/40 split
+    assert len(idx["forget"]) == round(0.1 * 1078) and len(get_protocol(t).training_data(t)["forget"]["y"]) == 108
+    assert not set(idx["forget"]) & set(idx["retain"]) and len(idx["forget"]) + len(idx["retain"]) == 1078
+    assert len(split_indices(get_task("digits/random-50"))["forget"]) == round(0.5 * 1078)
     c = get_task("digits/class-3")
     ci = split_indices(c)
     assert (data.y_train[ci["forget"]] == 3).all() and (data.y_train[ci["retain"]] != 3).all()
     assert (data.y_test[ci["test"]] != 3).all()  # class-wise TA on the remaining classes
+
+
+def test_digits_perturbation_deterministic_label_preserving():
+    from unlearnbench.tasks.digits import load_data, perturb_images
+
+    src = dict(get_task("digits/random-10").source)
+    a, b = load_data(src), load_data(src)
+    assert a.sha256() == b.sha256()  # fixed perturbation: same images every load
+    clean = load_data({**src, "shift": 0, "noise": 0.0})
+    assert clean.sha256() != a.sha256() and np.array_equal(clean.y_train, a.y_train)  # labels untouched
+    for x in (a.x_train, a.x_test):
+        assert x.dtype == np.float32 and x.min() >= 0.0 and x.max() <= 1.0
+    assert 0.05 < float(np.abs(a.x_test - clean.x_test).mean()) < 0.3  # train and test perturbed alike
+    assert 0.05 < float(np.abs(a.x_train - clean.x_train).mean()) < 0.3
+    x = np.zeros((1, 1, 8, 8), np.float32)
+    x[0, 0, 4, 4] = 1.0
+    moved = perturb_images(np.repeat(x, 50, 0), 1, 0.0, 0)
+    assert (moved.reshape(50, -1).sum(1) == 1.0).all()  # a shift of <= 1 px keeps a centred pixel
+    assert len({int(np.argmax(m)) for m in moved}) > 1  # ... but moves it
 
 
 def test_world_reference_and_retrain_gap_is_zero(ref):
@@ -196,16 +215,23 @@ def test_default_scale_worst_case_world(tmp_path):
 
         worst, rand = get_task("digits/worst-10"), get_task("digits/random-10")
         wi = split_indices(worst)["forget"]
-        assert len(wi) == len(split_indices(rand)["forget"]) == 144
-        assert len(set(wi) & set(split_indices(rand)["forget"])) < 72
+        assert len(wi) == len(split_indices(rand)["forget"]) == 108
+        assert len(set(wi) & set(split_indices(rand)["forget"])) < 54
         ref = WORLDS.get("digits").reference(worst)
         model, _ = unlearn("digits/worst-10", "retrain", seed=1, progress=False)
         assert score("digits/worst-10", "x", reference=ref, model=model, progress=False).result[
             "metrics"]["avg_gap"]["value"] == 0.0
         # the worst-case set is harder to forget: the same gradient-ascent budget forgets less of it
+        # world v2 is not saturated: the target fits its training set but generalises imperfectly,
+        # and exact Retrain misclassifies / un-memorises part of a random forget set
+        rref = WORLDS.get("digits").reference(rand)
+        tgt = score("digits/random-10", "world:target", progress=False).result["metrics"]
+        rt = score("digits/random-10", "world:retain", reference=rref, progress=False).result["metrics"]
+        assert tgt["ra"]["value"] == 100.0 and 85.0 < tgt["ta"]["value"] < 95.0
+        assert rt["ua"]["value"] > tgt["ua"]["value"] and rt["mia_efficacy"]["value"] > tgt["mia_efficacy"]["value"] + 5
         ua = {}
         for name in ("digits/worst-10", "digits/random-10"):
-            m, _ = unlearn(name, "ga", overrides={"lr": 0.03}, seed=0, progress=False)
+            m, _ = unlearn(name, "ga", overrides={"lr": 0.04}, seed=0, progress=False)
             ua[name] = score(name, "x", model=m, progress=False).result["metrics"]["ua"]["value"]
         assert ua["digits/worst-10"] < ua["digits/random-10"]
     finally:

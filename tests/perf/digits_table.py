@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -35,6 +36,9 @@ def main() -> int:
     spec = yaml.safe_load(Path(args.spec).read_text())
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else spec["seeds"]
     rows = [r for r in spec["rows"] if not args.methods or r["method"] in args.methods.split(",")]
+    load0 = os.getloadavg()
+    print(f"[load] 1/5/15-min load average at start: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} "
+          f"({os.cpu_count()} CPUs)", flush=True)
     t_all = time.perf_counter()
     refs = {}
     for name in spec["tasks"]:  # world models + references (cached after the first run)
@@ -59,7 +63,9 @@ def main() -> int:
                               for m, v in vals.items())
             print(f"{name:18s} {row['label']:10s} {cells}", flush=True)
     total = time.perf_counter() - t_all
-    print(f"TOTAL {total:.1f} s for {len(spec['tasks']) * len(rows) * len(seeds)} cells")
+    load1 = os.getloadavg()
+    print(f"TOTAL {total:.1f} s for {len(spec['tasks']) * len(rows) * len(seeds)} cells "
+          f"(load average at end: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f})")
     summary = {f"{t}|{lab}": {m: [float(x) for x in v] for m, v in vals.items()} for (t, lab), vals in table.items()}
     print(json.dumps({"total_s": total, "cells": summary})[:200])
     return 0
