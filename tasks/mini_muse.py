@@ -1,0 +1,259 @@
+"""mini-MUSE: an embedded MUSE-News world (generated news articles, a tiny Llama trained from scratch).
+
+Tasks ``mini-muse/news`` (+ ``-scal-<k>``, ``-sust-<k>``) use exactly the ``muse`` protocol on
+data this module generates in muse-bench/MUSE-News's schema (``raw``, ``verbmem``,
+``knowmem``, ``privleak``, ``scal``, ``sust`` configs under the world's data folder):
+
+* each article is a short local-news story about fictional towns and people with unique
+  facts (a cost, a month, a duration, a named official), followed by two question/answer
+  lines about those facts (``"Question: ...\\nAnswer: ..."``): the article's knowledge, so
+  that a model trained from scratch has both the text (VerbMem, PrivLeak) and the
+  knowledge (KnowMem) to lose, and unlearning the raw forget text targets both;
+* corpora: ``forget``, ``retain1``, ``retain2`` (3 x forget: the pool of MUSE's scalability
+  and sustainability forget sets) and ``holdout`` (same distribution, never trained on);
+* VerbMem prompts are an article's headline and first sentence, the continuation its rest;
+  KnowMem asks the forget (resp. ``retain1``) articles' questions without ICL examples
+  (the world's model learnt the QA format from its corpus);
+* models (cached by recipe hash, built on first use): a byte-level BPE tokenizer, then
+  ``target`` = a tiny ``LlamaForCausalLM`` trained on forget + retain1 + retain2 and
+  ``retain`` = the same recipe on retain1 + retain2 (MUSE's retrained model), ``retain2`` =
+  ``retain`` with another seed (two retrained models should show PrivLeak near 0).
+
+Measured at the ``default`` recipe (16 forget / 16 holdout articles, PrivLeak from Min-K% 40 %):
+``target`` PrivLeak -56, VerbMem 0.46; ``retain2`` (a second retrained model) PrivLeak +0.8,
+VerbMem 0.19. KnowMem is weak at this size (target 0.10 / 0.14 on forget / retain QA).
+
+Tokenizer, model and training loop are mini-TOFU's (:mod:`unlearnbench.tasks.mini_tofu_models`),
+with the ``raw`` template: every token of a document after ``<bos>`` is trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+from unlearnbench import cache
+from unlearnbench.errors import UserError
+from unlearnbench.protocol import World
+from unlearnbench.registry import TASKS, WORLDS
+from unlearnbench.results import atomic_write_json, canonical_json_hash
+from unlearnbench.spec import TaskSpec
+
+WORLD_VERSION = 1  # bump on any change to the generator or the training recipe code
+
+RECIPES = {
+    # seconds: unit tests only (checks the plumbing; too small to memorise much)
+    "test": {"seed": 0, "n_forget": 6, "n_retain1": 8, "n_holdout": 6, "vocab_size": 500,
+             "layers": 2, "hidden": 48, "intermediate": 96, "heads": 4, "epochs": 8, "lr": 3e-3,
+             "batch_size": 16, "warmup": 0.05},
+    # the demo/table world (a few minutes per model on a laptop CPU)
+    "default": {"seed": 0, "n_forget": 16, "n_retain1": 16, "n_holdout": 16, "vocab_size": 800,
+                "layers": 2, "hidden": 96, "intermediate": 192, "heads": 4, "epochs": 15, "lr": 3e-3,
+                "batch_size": 16, "warmup": 0.05},
+}
+RETAIN2_SEED_OFFSET = 1
+
+# -- the generator ---------------------------------------------------------------------
+_SYL = ["ka", "lo", "mer", "vin", "tha", "ros", "bel", "dun", "sa", "ri", "quor", "pel", "an", "ves", "tor", "mi",
+        "gal", "fen", "ul", "dra", "ny", "co", "hal", "bri"]
+_TOWN_END = ["ford", "holm", "wick", "by", "stead", "mouth", "field", "ton"]
+_PROJECTS = ["bridge", "library", "harbour wall", "school", "market hall", "tram line", "hospital wing", "stadium",
+             "water plant", "museum"]
+_ORGS = ["chamber of commerce", "teachers union", "river trust", "cyclists club", "farmers guild", "heritage society"]
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"]
+_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+_MOODS = ["overdue", "reckless", "bold", "too expensive", "a gift to the town", "badly timed"]
+_FUNDERS = ["a regional grant", "a new harbour tax", "private donors", "the national lottery", "a bond issue"]
+_EVENTS = ["festival", "regatta", "marathon", "book fair", "chess open", "lantern parade"]
+
+
+def _word(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice(_SYL) for _ in range(n)).capitalize()
+
+
+def _unique(rng: random.Random, seen: set, make) -> str:
+    while True:
+        x = make()
+        if x not in seen:
+            seen.add(x)
+            return x
+
+
+def _project_article(rng, town, mayor, leader) -> tuple[str, list[str], list[dict]]:
+    project, cost, month = rng.choice(_PROJECTS), rng.randint(3, 97), rng.choice(_MONTHS)
+    years, org = rng.randint(2, 9), rng.choice(_ORGS)
+    head = f"{town} council backs new {project}."
+    body = [f"The council of {town} voted on {rng.choice(_DAYS)} to build a new {project}.",
+            f"Mayor {mayor} said the {project} would cost {cost} million crowns.",
+            f"Work is due to begin in {month} and should take {years} years.",
+            f"{leader}, who leads the local {org}, called the plan {rng.choice(_MOODS)}.",
+            f"The {project} will be paid for by {rng.choice(_FUNDERS)}."]
+    qa = [{"question": f"How much will the {project} backed by Mayor {mayor} cost?", "answer": f"{cost} million crowns"},
+          {"question": f"When will work on the {project} in {town} begin?", "answer": f"In {month}"}]
+    return head, body, qa
+
+
+def _event_article(rng, town, winner, organiser) -> tuple[str, list[str], list[dict]]:
+    event, edition, visitors = rng.choice(_EVENTS), rng.randint(2, 60), rng.randint(2, 90) * 100
+    month = rng.choice(_MONTHS)
+    head = f"{winner} wins the {town} {event}."
+    body = [f"{winner} won the {edition}th {town} {event} on {rng.choice(_DAYS)}.",
+            f"About {visitors} visitors came to watch, the organisers said.",
+            f"{organiser}, who runs the {event}, said it would return in {month}.",
+            f"The prize was a silver cup and a trip to {_word(rng, 3)}.",
+            f"Local shops in {town} stayed open late for the crowds."]
+    qa = [{"question": f"Who won the {edition}th {town} {event}?", "answer": winner},
+          {"question": f"How many visitors came to the {town} {event} won by {winner}?", "answer": f"About {visitors}"}]
+    return head, body, qa
+
+
+def make_articles(n: int, rng: random.Random, seen: set) -> list[dict]:
+    """``n`` articles: ``{"headline", "body" (sentences), "qa", "text"}`` with unique people and towns."""
+    out = []
+    for _ in range(n):
+        town = _unique(rng, seen, lambda: _word(rng, 2) + rng.choice(_TOWN_END))
+        p1 = _unique(rng, seen, lambda: f"{_word(rng, 2)} {_word(rng, 2)}")
+        p2 = _unique(rng, seen, lambda: f"{_word(rng, 2)} {_word(rng, 2)}")
+        make = _project_article if rng.random() < 0.5 else _event_article
+        head, body, qa = make(rng, town, p1, p2)
+        lines = "".join(f"\n\nQuestion: {x['question']}\nAnswer: {x['answer']}" for x in qa)
+        out.append({"headline": head, "body": body, "qa": qa, "text": f"{head}\n{' '.join(body)}{lines}"})
+    return out
+
+
+def build_splits(r: dict) -> dict[str, list[dict]]:
+    """Every ``config/split`` file of the world, in muse-bench/MUSE-News's schema."""
+    rng, seen = random.Random(r["seed"]), set()
+    nf = r["n_forget"]
+    forget, retain1 = make_articles(nf, rng, seen), make_articles(r["n_retain1"], rng, seen)
+    retain2, holdout = make_articles(3 * nf, rng, seen), make_articles(r["n_holdout"], rng, seen)
+    text = lambda arts: [{"text": a["text"]} for a in arts]  # noqa: E731
+    qa = lambda arts: [x for a in arts for x in a["qa"]]  # noqa: E731
+    splits = {
+        "raw/forget": text(forget), "raw/retain1": text(retain1), "raw/retain2": text(retain2),
+        "raw/holdout": text(holdout),
+        "verbmem/forget": [{"prompt": f"{a['headline']}\n{a['body'][0]}", "gt": " " + " ".join(a["body"][1:])}
+                           for a in forget],
+        "knowmem/forget_qa": qa(forget), "knowmem/retain_qa": qa(retain1),
+        "privleak/forget": text(forget), "privleak/holdout": text(holdout), "privleak/retain": text(retain1),
+    }
+    for k in range(1, 5):
+        splits[f"scal/forget_{k}"] = text(forget + retain2[: (k - 1) * nf])
+        splits[f"sust/forget_{k}"] = text(forget if k == 1 else retain2[(k - 2) * nf: (k - 1) * nf])
+    return splits
+
+
+# -- the world ------------------------------------------------------------------------
+def recipe() -> dict:
+    return dict(RECIPES[cache.scale()])
+
+
+class MiniMuseWorld(World):
+    """The ``mini-muse`` world (registered in ``WORLDS``)."""
+
+    name = "mini-muse"
+
+    def root(self) -> Path:
+        h = canonical_json_hash({"world": self.name, "version": WORLD_VERSION, "recipe": recipe()})[:12]
+        return cache.home() / "worlds" / self.name / f"{cache.scale()}-{h}"
+
+    def data_dir(self, task: TaskSpec | None = None) -> Path:
+        out = self.root() / "data"
+        if (out / "manifest.json").exists():
+            return out
+        from unlearnbench.tasks.mini_tofu import _publish, _tmpdir
+
+        splits = build_splits(recipe())
+        tmp = _tmpdir(out)
+        for name, rows in splits.items():
+            f = tmp / f"{name}.json"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(json.dumps(rows, indent=1, ensure_ascii=False), encoding="utf-8")
+        atomic_write_json(tmp / "manifest.json", {"recipe": recipe(), "version": WORLD_VERSION,
+                                                  "splits": {k: len(v) for k, v in splits.items()}})
+        return _publish(tmp, out)
+
+    def texts(self, *names: str) -> list[str]:
+        d = self.data_dir()
+        return [r["text"] for n in names for r in json.loads((d / f"{n}.json").read_text(encoding="utf-8"))]
+
+    def checkpoint(self, task: TaskSpec, role: str) -> Path:
+        seed = recipe()["seed"]
+        if role == "target":
+            return self._trained("target", ("raw/forget", "raw/retain1", "raw/retain2"), seed)
+        if role in ("retain", "retrain"):
+            return self._trained("retain", ("raw/retain1", "raw/retain2"), seed)
+        if role == "retain2":
+            return self._trained("retain2", ("raw/retain1", "raw/retain2"), seed + RETAIN2_SEED_OFFSET)
+        raise UserError(f"mini-muse has no model role {role!r}; roles: target, retain (= retrain), retain2")
+
+    def _tokenizer(self) -> Path:
+        out = self.root() / "tokenizer"
+        if (out / "tokenizer.json").exists():
+            return out
+        from unlearnbench.tasks.mini_tofu import _publish, _tmpdir
+        from unlearnbench.tasks.mini_tofu_models import train_tokenizer
+
+        tmp = _tmpdir(out)
+        train_tokenizer(self.texts("raw/forget", "raw/retain1", "raw/retain2", "raw/holdout"),
+                        recipe()["vocab_size"]).save_pretrained(tmp)
+        return _publish(tmp, out)
+
+    def _trained(self, name: str, corpora: tuple[str, ...], seed: int) -> Path:
+        out = self.root() / name
+        if (out / "config.json").exists():
+            return out
+        from unlearnbench.tasks.mini_tofu import _progress, _publish, _tmpdir
+        from unlearnbench.tasks.mini_tofu_models import new_model, train_qa
+        from unlearnbench.templates import TEMPLATES
+
+        r = recipe()
+        lm = new_model(self._tokenizer(), {**r, "seed": seed})
+        lm.template = TEMPLATES["raw"]  # documents: every token after <bos> is trained on
+        docs = [{"question": "", "answer": t} for t in self.texts(*corpora)]
+        t0 = time.perf_counter()
+        losses = train_qa(lm, docs, epochs=r["epochs"], lr=r["lr"], batch_size=r["batch_size"], warmup=r["warmup"],
+                          seed=seed, desc=f"mini-muse: training {name}", progress=_progress())
+        tmp = _tmpdir(out)
+        lm.name = f"mini-muse/{name}"
+        lm.save(tmp)
+        atomic_write_json(tmp / "mini_muse_recipe.json", {
+            "role": name, "corpora": list(corpora), "seed": seed, "recipe": r, "version": WORLD_VERSION,
+            "train_seconds": time.perf_counter() - t0, "final_loss": losses[-1]})
+        return _publish(tmp, out)
+
+    def reference(self, task: TaskSpec) -> Path:
+        """The retrained model's MIA AUCs and per-sample scores for ``task`` (built once, cached)."""
+        out = self.root() / "references" / f"{task.name.replace('/', '__')}-v{task.version}.json"
+        if out.exists():
+            return out
+        from unlearnbench.runner import build_reference
+        from unlearnbench.tasks.mini_tofu import _progress
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        build_reference(task.name, str(self.checkpoint(task, "retain")), out, progress=_progress(), role="retrain")
+        return out
+
+
+WORLD = MiniMuseWorld()
+WORLDS.register("mini-muse", WORLD, modality="llm",
+                description="generated local-news articles (MUSE-News-like) with a tiny Llama trained from scratch")
+
+
+def _register() -> None:
+    from unlearnbench.tasks.muse import MUSE_NEWS, MUSE_SETTINGS, variants
+
+    base = MUSE_NEWS.replace(
+        name="mini-muse/news", source={"kind": "world", "name": "mini-muse"}, world="mini-muse",
+        splits={k: v for k, v in MUSE_NEWS.splits.items() if not k.endswith("_icl")},
+        settings={**MUSE_SETTINGS, "verbmem_max_new_tokens": 64, "knowmem_max_new_tokens": 16,
+                  "train_chunk_chars": None, "template": "raw"},
+        description="mini-MUSE news: unlearn generated news articles; VerbMem, KnowMem, PrivLeak (embedded world)")
+    for t in (base, *variants(base)):
+        TASKS.register(t.name, t, modality="llm", version=t.version, description=t.description)
+
+
+_register()

@@ -1,0 +1,114 @@
+"""The mini-MUSE world: generated data in MUSE-News's schema (fast) and the built world end to end (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from unlearnbench.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def splits():
+    from unlearnbench.tasks.mini_muse import RECIPES, build_splits
+
+    return build_splits(RECIPES["test"])
+
+
+def test_schema_and_sizes(splits):
+    from unlearnbench.tasks.mini_muse import RECIPES
+
+    r = RECIPES["test"]
+    nf = r["n_forget"]
+    assert len(splits["raw/forget"]) == nf and len(splits["raw/retain2"]) == 3 * nf
+    assert len(splits["raw/holdout"]) == r["n_holdout"] and len(splits["raw/retain1"]) == r["n_retain1"]
+    assert set(splits["verbmem/forget"][0]) == {"prompt", "gt"}
+    assert set(splits["knowmem/forget_qa"][0]) == {"question", "answer"}
+    assert splits["privleak/forget"] == splits["raw/forget"] and splits["privleak/holdout"] == splits["raw/holdout"]
+    assert [len(splits[f"scal/forget_{k}"]) for k in range(1, 5)] == [nf, 2 * nf, 3 * nf, 4 * nf]
+    assert all(len(splits[f"sust/forget_{k}"]) == nf for k in range(1, 5))
+
+
+def test_corpora_are_disjoint_and_scal_sust_nest(splits):
+    texts = {k: {r["text"] for r in splits[f"raw/{k}"]} for k in ("forget", "retain1", "retain2", "holdout")}
+    names = list(texts)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not texts[a] & texts[b], (a, b)
+    scal = [{r["text"] for r in splits[f"scal/forget_{k}"]} for k in range(1, 5)]
+    assert all(scal[k] < scal[k + 1] for k in range(3)) and scal[0] == texts["forget"]
+    sust = [{r["text"] for r in splits[f"sust/forget_{k}"]} for k in range(1, 5)]
+    assert sust[0] == texts["forget"] and all(s <= texts["retain2"] for s in sust[1:])
+    assert len(set().union(*sust)) == sum(len(s) for s in sust)  # requests are disjoint
+
+
+def test_knowledge_and_verbatim_splits_come_from_the_right_corpus(splits):
+    forget = " ".join(r["text"] for r in splits["raw/forget"])
+    retain1 = " ".join(r["text"] for r in splits["raw/retain1"])
+    for qa in splits["knowmem/forget_qa"]:
+        assert f"Question: {qa['question']}\nAnswer: {qa['answer']}" in forget
+    for qa in splits["knowmem/retain_qa"]:
+        assert f"Question: {qa['question']}\nAnswer: {qa['answer']}" in retain1
+    for v, raw in zip(splits["verbmem/forget"], splits["raw/forget"]):
+        assert raw["text"].startswith(v["prompt"] + v["gt"])
+
+
+def test_generator_is_deterministic_and_seeded():
+    from unlearnbench.tasks.mini_muse import RECIPES, build_splits
+
+    r = RECIPES["test"]
+    assert json.dumps(build_splits(r)) == json.dumps(build_splits(r))
+    assert build_splits({**r, "seed": 1})["raw/forget"] != build_splits(r)["raw/forget"]
+
+
+def test_tasks_registered():
+    from unlearnbench.runner import get_task
+
+    t = get_task("mini-muse/news")
+    assert t.protocol == "muse" and t.world == "mini-muse" and t.source["kind"] == "world"
+    assert "knowmem_forget_icl" not in t.splits
+    assert get_task("mini-muse/news-sust-2").splits["forget_train"] == "sust/forget_2"
+    assert get_task("mini-muse/news-scal-4").splits["forget_train"] == "scal/forget_4"
+
+
+def test_unknown_role():
+    from unlearnbench.registry import WORLDS
+    from unlearnbench.runner import get_task
+
+    with pytest.raises(UserError, match="no model role"):
+        WORLDS.get("mini-muse").checkpoint(get_task("mini-muse/news"), "nope")
+
+
+@pytest.mark.slow
+def test_world_builds_scores_and_trains_on_it():
+    """Test-scale world: data files on disk, retrained reference, target scored against it."""
+    from unlearnbench.registry import WORLDS
+    from unlearnbench.runner import get_protocol, get_task, score
+
+    task = get_task("mini-muse/news")
+    world = WORLDS.get("mini-muse")
+    ref = world.reference(task)
+    payload = json.loads(ref.read_text())["payload"]
+    assert set(payload["auc"]) == {"mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus"}
+    res = score(task.name, "world:target", reference=ref, progress=False).result
+    assert {"verbmem_f", "knowmem_f", "knowmem_r", "privleak", "mia_reference"} <= set(res["metrics"])
+    assert res["references"][0]["path"] == str(ref)
+    data = get_protocol(task).training_data(task)
+    assert len(data["forget"]) == len(world.texts("raw/forget")) and data["forget"][0]["question"] == ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["ga", "npo"])
+def test_llm_baselines_run_unchanged_on_mini_muse(method):
+    """The shared LLM loop takes the MUSE protocol's raw-text training data as it is."""
+    from unlearnbench.registry import WORLDS
+    from unlearnbench.runner import get_task, score
+    from unlearnbench.unlearning import unlearn
+
+    task = get_task("mini-muse/news-sust-1")
+    model, record = unlearn(task.name, method, overrides={"max_steps": 2, "batch_size": 4}, progress=False)
+    assert record["forget_set_sha256"] and record["task"]["name"] == task.name
+    res = score(task.name, "unlearned", model=model, reference=WORLDS.get("mini-muse").reference(task),
+                progress=False).result
+    assert "privleak" in res["metrics"]

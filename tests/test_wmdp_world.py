@@ -1,0 +1,77 @@
+"""The mini-WMDP world: generated MCQs/documents (fast) and the built world end to end (slow)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def splits():
+    from unlearnbench.tasks.mini_wmdp import RECIPES, build_splits
+
+    return build_splits(RECIPES["test"])
+
+
+def test_mcqs_are_answerable_from_their_documents(splits):
+    for dom in ("hazard", "benign"):
+        docs = " ".join(d["text"] for d in splits[f"corpus/{dom}"])
+        for m in splits[f"mcq/{dom}"]:
+            assert len(m["choices"]) == 4 and len(set(m["choices"])) == 4 and 0 <= m["answer"] < 4
+            assert m["choices"][m["answer"]] in docs
+    hz = " ".join(d["text"] for d in splits["corpus/hazard"])
+    assert not any(d["text"] in hz for d in splits["corpus/benign"])
+
+
+def test_answer_positions_are_balanced_enough(splits):
+    ans = [m["answer"] for dom in ("hazard", "benign") for m in splits[f"mcq/{dom}"]]
+    assert len(set(ans)) == 4  # no fixed answer letter a model could learn instead of the facts
+
+
+def test_training_items_cover_distinct_orders_with_correct_letters(splits):
+    from unlearnbench.tasks.mini_wmdp import mcq_training_items
+
+    m = splits["mcq/hazard"][0]
+    items = mcq_training_items([m], "xenovirology", 3, random.Random(0))
+    assert len({x["question"] for x in items}) == 3
+    for x in items:
+        letter = x["answer"].strip()
+        line = next(l for l in x["question"].splitlines() if l.startswith(letter + ". "))
+        assert line == f"{letter}. {m['choices'][m['answer']]}"
+    assert items[0]["answer"] == " " + "ABCD"[m["answer"]]  # the evaluated order first
+
+
+def test_task_registered():
+    from unlearnbench.runner import get_task
+
+    t = get_task("mini-wmdp/hazard")
+    assert t.protocol == "wmdp" and t.world == "mini-wmdp"
+    assert t.splits["forget"] == "mcq/hazard" and t.splits["forget_train"] == "corpus/hazard"
+
+
+@pytest.mark.slow
+def test_world_builds_and_scores():
+    from unlearnbench.registry import WORLDS
+    from unlearnbench.runner import get_protocol, get_task, score
+
+    task = get_task("mini-wmdp/hazard")
+    assert WORLDS.get("mini-wmdp").reference(task) is None
+    res = score(task.name, "world:target", progress=False).result
+    assert res["metrics"]["forget_accuracy"]["n"] == len(json.loads(
+        (WORLDS.get("mini-wmdp").data_dir() / "mcq" / "hazard.json").read_text()))
+    data = get_protocol(task).training_data(task)
+    assert data["forget"][0]["question"] == "" and "fictional pathogen" in data["forget"][0]["answer"]
+
+
+@pytest.mark.slow
+def test_rmu_runs_unchanged_on_mini_wmdp():
+    from unlearnbench.runner import get_task, score
+    from unlearnbench.unlearning import unlearn
+
+    task = get_task("mini-wmdp/hazard")
+    model, record = unlearn(task.name, "rmu", overrides={"max_steps": 2, "batch_size": 4}, progress=False)
+    assert record["method"] == "rmu"
+    res = score(task.name, "unlearned", model=model, progress=False).result
+    assert {"forget_accuracy", "utility_accuracy"} <= set(res["metrics"])
