@@ -38,13 +38,17 @@ def cmd_attack(args) -> int:
     from unlearnbench.display import print_comparison
     from unlearnbench.errors import UserError
     from unlearnbench.reference import load_reference
-    from unlearnbench.registry import WORLDS
+    from unlearnbench.registry import ATTACKS, WORLDS
     from unlearnbench.runner import get_task, load_model, score
 
-    names = _parse_names(args.attacks)
     task = get_task(args.task)
+    names = _parse_names(args.attacks or _default_attacks(task.modality))
+    for n in names:
+        modality = ATTACKS.meta(n).get("modality")
+        if modality != task.modality:
+            raise UserError(f"attack {n!r} is for {modality} tasks; {task.name} is a {task.modality} task")
     if task.modality != "llm":
-        raise UserError(f"the robustness battery is for LLM tasks; {task.name} is a {task.modality} task")
+        return _attack_generic(args, task, names)
     reference = args.reference
     if reference is None and task.world:
         reference = WORLDS.get(task.world).reference(task)
@@ -85,6 +89,51 @@ def cmd_attack(args) -> int:
     return 0
 
 
+def _default_attacks(modality: str) -> str:
+    import unlearnbench.attacks  # noqa: F401  (registers the LLM attacks)
+    from unlearnbench.catalog import load_all
+    from unlearnbench.registry import ATTACKS
+
+    load_all()
+    return ",".join(n for n, meta in ATTACKS.items() if meta.get("modality") == modality)
+
+
+def _attack_generic(args, task, names: list[str]) -> int:
+    """Attacks of other modalities (UnlearnDiffAtk for diffusion): ``fn(task, model, progress)``
+    returns ``{"rows", "metrics", "config"}``; its metrics go into the result's robustness block."""
+    from unlearnbench.display import print_comparison
+    from unlearnbench.registry import ATTACKS
+    from unlearnbench.results import atomic_write_json
+    from unlearnbench.runner import score
+
+    opts = {k: getattr(args, k) for k in ("batch_size", "device", "dtype") if getattr(args, k, None) is not None}
+    progress = not args.quiet
+    scored = score(args.task, args.checkpoint, reference=args.reference, out_dir=args.output, seed=args.seed,
+                   label=args.label, progress=progress, **opts)
+    attacks, details, worst = {}, {}, {}
+    for name in names:
+        out = ATTACKS.get(name)(task, scored.model, progress=progress)
+        attacks[name] = {k: v["value"] for k, v in out["metrics"].items()}
+        details[name] = {"config": out.get("config"), "rows": out.get("rows")}
+        for k, v in out["metrics"].items():
+            better_low = not v["higher_is_better"]  # worst case: the attack that succeeds most
+            if v["value"] is not None and (k not in worst or (v["value"] > worst[k]["value"]) == better_low):
+                worst[k] = {"value": v["value"], "attack": name}
+    result = dict(scored.result)
+    result["robustness"] = {"schema": "unlearnbench/robustness/v1", "attacks": attacks, "worst_case": worst,
+                            "details": details}
+    if scored.path is not None:
+        atomic_write_json(scored.path, result)
+    cols = sorted({k for a in attacks.values() for k in a})
+    print_comparison(f"{task.name} — attacks on {result['label']}", cols,
+                     [{"label": n, **a} for n, a in attacks.items()])
+    if args.json:
+        print(json.dumps({"attacks": attacks, "worst_case": worst}, indent=2))
+    if scored.path:
+        print(f"wrote {scored.path}")
+    return 0
+
+
 def register(sub) -> None:
     from unlearnbench.attacks import RelearnConfig
     from unlearnbench.cli import _add_model_args
@@ -94,10 +143,12 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(func=cmd_attacks)
 
-    p = sub.add_parser("attack", help="score a checkpoint plainly and under robustness attacks (LLM tasks)")
+    p = sub.add_parser("attack", help="score a checkpoint plainly and under attacks (LLM battery; UnlearnDiffAtk for diffusion)")
     p.add_argument("task")
     p.add_argument("checkpoint", help="model folder, hub id, GGUF file, or world:target / world:retain")
-    p.add_argument("--attacks", default="relearn,quantize,prompt", help="comma-separated attack names")
+    p.add_argument("--attacks", default=None,
+                   help="comma-separated attack names (default: every attack of the task's modality: "
+                        "relearn,quantize,prompt for LLMs, unlearndiffatk for diffusion)")
     p.add_argument("--reference", default=None, help="reference artefact (default: the world's retain model)")
     p.add_argument("-o", "--output", default=None, help="folder for the result JSON (with the robustness block)")
     p.add_argument("--label", default=None)

@@ -105,7 +105,7 @@ def test_edited_sample_with_forged_hash_is_rejected_by_recompute(sub):
 
 
 def test_tampered_reference_is_rejected(sub):
-    ref = sub.parent / "reference.json"
+    ref = sub.parent / json.loads(sub.read_text())["references"][0]["path"]  # the copy bundled beside the result
     doc = json.loads(ref.read_text())
     doc["payload"]["forget_values"][0] += 1.0
     ref.write_text(json.dumps(doc))
