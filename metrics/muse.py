@@ -85,8 +85,9 @@ def _mean_rouge(predictions, references, use_stemmer):
     return float(vals.mean())
 
 
-@register_metric("verbmem_f", higher_is_better=False, modalities=("llm",), consumes=("rouge_l_f1",),
-                 description="MUSE VerbMem: mean ROUGE-L F1 of continuations of forget-text prefixes")
+@register_metric("verbmem", higher_is_better=False, modalities=("llm",), consumes=("rouge_l_f1",),
+                 description="MUSE VerbMem: mean ROUGE-L F1 of continuations of forget-text prefixes "
+                             "(result key forget/verbmem)")
 def verbmem_f(predictions: Sequence[str], references: Sequence[str], *, use_stemmer: bool = False) -> float:
     """MUSE VerbMem on the forget set: mean ROUGE-L F1 (continuation vs true continuation).
 
@@ -99,8 +100,6 @@ def verbmem_f(predictions: Sequence[str], references: Sequence[str], *, use_stem
     return _mean_rouge(predictions, references, use_stemmer)
 
 
-@register_metric("knowmem_f", higher_is_better=False, modalities=("llm",), consumes=("rouge_l_f1",),
-                 description="MUSE KnowMem on the forget set: mean ROUGE-L F1 of answers")
 def knowmem_f(predictions: Sequence[str], references: Sequence[str], *, use_stemmer: bool = False) -> float:
     """MUSE KnowMem on forget-set QA: mean ROUGE-L F1 of the answers (lower = forgotten).
 
@@ -109,8 +108,9 @@ def knowmem_f(predictions: Sequence[str], references: Sequence[str], *, use_stem
     return _mean_rouge(predictions, references, use_stemmer)
 
 
-@register_metric("knowmem_r", higher_is_better=True, modalities=("llm",), consumes=("rouge_l_f1",),
-                 description="MUSE KnowMem on the retain set (utility): mean ROUGE-L F1 of answers")
+@register_metric("knowmem", higher_is_better=True, modalities=("llm",), consumes=("rouge_l_f1",),
+                 description="MUSE KnowMem: mean ROUGE-L F1 of QA answers (result keys forget/knowmem, lower "
+                             "better; retain/knowmem, higher better)")
 def knowmem_r(predictions: Sequence[str], references: Sequence[str], *, use_stemmer: bool = False) -> float:
     """MUSE KnowMem on retain-set QA (utility preservation): mean ROUGE-L F1, higher is better.
 

@@ -202,8 +202,9 @@ class MuseProtocol(Protocol):
         stem = bool(task.settings.get("use_stemmer", False))
         by = self._by_split(rows)
         out: dict[str, dict] = {}
-        for split, name, hib in (("verbmem_forget", "verbmem_f", False), ("knowmem_forget", "knowmem_f", False),
-                                 ("knowmem_retain", "knowmem_r", True)):
+        # MUSE's C1-C3 (VerbMem on D_f, KnowMem on D_f, KnowMem on D_r) as split/metric keys
+        for split, name, hib in (("verbmem_forget", "forget/verbmem", False), ("knowmem_forget", "forget/knowmem", False),
+                                 ("knowmem_retain", "retain/knowmem", True)):
             rs = by.get(split)
             if rs:
                 vals = MU.rouge_l_f1([r["generation"] for r in rs], [r["reference"] for r in rs], use_stemmer=stem)
@@ -255,7 +256,7 @@ class MuseProtocol(Protocol):
 PROTOCOLS.register("muse", MuseProtocol, modality="llm",
                    description="MUSE: VerbMem, KnowMem (forget/retain), MIA AUCs, PrivLeak vs the retrained model")
 
-MUSE_METRICS = ("verbmem_f", "knowmem_f", "knowmem_r", "privleak", "privleak_gap",
+MUSE_METRICS = ("forget/verbmem", "forget/knowmem", "retain/knowmem", "privleak", "privleak_gap",
                 "mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus", "mia_reference")
 MUSE_SETTINGS = {
     "verbmem_max_new_tokens": 128,  # MUSE eval.py verbmem_max_new_tokens

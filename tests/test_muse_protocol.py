@@ -159,10 +159,10 @@ def test_aggregate_without_and_with_reference(task, lm, rows):
 
     proto = get_protocol(task)
     m = proto.aggregate(task, rows, None)
-    assert {"verbmem_f", "knowmem_f", "knowmem_r", "mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus"} <= set(m)
+    assert {"forget/verbmem", "forget/knowmem", "retain/knowmem", "mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus"} <= set(m)
     assert "privleak" not in m and "mia_reference" not in m  # never guessed without the reference
     vm = [r for r in rows if r["split"] == "verbmem_forget"]
-    assert m["verbmem_f"]["value"] == pytest.approx(np.mean(rouge_l_f1([r["generation"] for r in vm],
+    assert m["forget/verbmem"]["value"] == pytest.approx(np.mean(rouge_l_f1([r["generation"] for r in vm],
                                                                       [r["reference"] for r in vm])))
     f = [r["mia_min_k"] for r in rows if r["split"] == "privleak_forget"]
     h = [r["mia_min_k"] for r in rows if r["split"] == "privleak_holdout"]

@@ -92,7 +92,7 @@ def test_world_builds_scores_and_trains_on_it():
     payload = json.loads(ref.read_text())["payload"]
     assert set(payload["auc"]) == {"mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus"}
     res = score(task.name, "world:target", reference=ref, progress=False).result
-    assert {"verbmem_f", "knowmem_f", "knowmem_r", "privleak", "mia_reference"} <= set(res["metrics"])
+    assert {"forget/verbmem", "forget/knowmem", "retain/knowmem", "privleak", "mia_reference"} <= set(res["metrics"])
     assert res["references"][0]["path"] == str(ref)
     data = get_protocol(task).training_data(task)
     assert len(data["forget"]) == len(world.texts("raw/forget")) and data["forget"][0]["question"] == ""
