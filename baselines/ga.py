@@ -1,0 +1,43 @@
+"""Gradient ascent (GA) for LLMs: maximise the forget set's negative log-likelihood.
+
+Loss: ``L = -NLL(forget)`` (token mean over answer tokens), the ``grad_ascent`` baseline of
+TOFU (Maini et al. 2024, "TOFU: A Task of Fictitious Unlearning for LLMs", §5; first used
+for LM unlearning by Jang et al. 2023, "Knowledge Unlearning for Mitigating Privacy Risks").
+
+Published defaults (TOFU, Llama-2-7B / Phi-1.5): AdamW, lr 1e-5, 5 epochs, effective batch
+32, weight decay 0.01, one epoch of linear warm-up. The defaults below are for the
+mini-tofu world's 1 M-parameter model (trained from scratch at lr 3e-3), where lr 1e-5
+moves nothing in a demo-sized number of steps; override them for real models
+(``--set lr=1e-5 --set epochs=5 --set batch_size=32``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from unlearnbench.baselines.llm_loop import LLMMethod, LoopConfig, forward
+from unlearnbench.unlearning import register_method
+
+
+@dataclass
+class GAConfig(LoopConfig):
+    epochs: int = 5           # TOFU: 5
+    lr: float = 1e-3          # TOFU: 1e-5 (7B); 1e-3 for the mini-tofu world
+    batch_size: int = 16      # TOFU: 32 (effective)
+
+
+class GA(LLMMethod):
+    name = "ga"
+    needs_retain = False
+    Config = GAConfig
+
+    def loss(self, ctx, batch):
+        from unlearnbench.baselines.llm_losses import ga_loss
+
+        f = batch["forget"]
+        loss = ga_loss(forward(ctx.model, f).logits, f["labels"])
+        return loss, {"forget_nll": -loss.detach()}
+
+
+register_method("ga", "llm", "unlearnbench.baselines.ga:GA",
+                description="gradient ascent on the forget set", paper="Jang et al. 2023; TOFU (Maini et al. 2024)")
