@@ -17,6 +17,16 @@ from typing import Any
 from unlearnbench.spec import TaskSpec
 
 
+def rows_by_split(rows: list[dict]) -> dict[str, list[dict]]:
+    """Per-sample rows grouped by ``split``, each group in ``index`` order."""
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        out.setdefault(r["split"], []).append(r)
+    for v in out.values():
+        v.sort(key=lambda r: r["index"])
+    return out
+
+
 class World(ABC):
     """An embedded world (registered in ``WORLDS``): generates data and trains its own models.
 

@@ -41,23 +41,33 @@ def _from_hub(path: str, config: str, split: str = "train") -> list[dict]:
 
 
 def load_split(task: TaskSpec, role: str, required: tuple[str, ...] = ()) -> list[dict]:
-    """Rows of the split playing ``role`` in ``task`` (e.g. ``forget``), schema-checked."""
+    """Rows of the split playing ``role`` in ``task`` (e.g. ``forget``), schema-checked.
+
+    Split names: ``"<config>"`` (TOFU: a hub config, split ``task.source["split"]``, locally
+    ``<config>.json``), ``"<config>/<split>"`` (MUSE, WMDP: locally ``<config>/<split>.json``),
+    optionally prefixed ``"hub:<dataset>:"`` to read another hub dataset (WMDP's MMLU utility set).
+    """
     if role not in task.splits:
         raise UserError(f"task {task.name} has no {role!r} split")
     name = task.splits[role]
+    dataset = None
+    if name.startswith("hub:"):
+        _, dataset, name = name.split(":", 2)
+    config, _, split = name.partition("/")
     kind = task.source.get("kind")
-    if kind == "hub":
-        rows = _from_hub(task.source["path"], name, task.source.get("split", "train"))
-        where = f"{task.source['path']}:{name}"
-    elif kind == "local":
-        rows = _read_local(Path(task.source["path"]) / f"{name}.json")
-        where = str(Path(task.source["path"]) / f"{name}.json")
-    elif kind == "world":
-        from unlearnbench.registry import WORLDS
+    if dataset is not None or kind == "hub":
+        dataset = dataset or task.source["path"]
+        rows = _from_hub(dataset, config, split or task.source.get("split", "train"))
+        where = f"{dataset}:{name}"
+    elif kind in ("local", "world"):
+        if kind == "local":
+            root = Path(task.source["path"])
+        else:
+            from unlearnbench.registry import WORLDS
 
-        f = Path(WORLDS.get(task.world).data_dir(task)) / f"{name}.json"
-        rows = _read_local(f)
-        where = str(f)
+            root = Path(WORLDS.get(task.world).data_dir(task))
+        f = root / f"{name}.json"
+        rows, where = _read_local(f), str(f)
     else:
         raise UserError(f"task {task.name}: unknown data source kind {kind!r}")
     if not rows:

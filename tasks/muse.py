@@ -41,7 +41,7 @@ from unlearnbench.errors import UserError
 from unlearnbench.metric import mean_stderr, metric_value
 from unlearnbench.metrics import mia as MIA
 from unlearnbench.metrics import muse as MU
-from unlearnbench.protocol import Protocol
+from unlearnbench.protocol import Protocol, rows_by_split
 from unlearnbench.registry import PROTOCOLS, TASKS
 from unlearnbench.results import canonical_json_hash
 from unlearnbench.spec import TaskSpec
@@ -59,34 +59,12 @@ ATTACKS = MIA.ATTACKS
 # -- data ---------------------------------------------------------------------------------
 def load_rows(task: TaskSpec, role: str) -> list[dict]:
     """Rows of ``task.splits[role]`` (``"config/split"``) from the hub, a local folder or a world."""
-    from unlearnbench.tasks.llm_data import _from_hub, _read_local
+    from unlearnbench.tasks.llm_data import load_split
 
-    if role not in task.splits:
-        raise UserError(f"task {task.name} has no {role!r} split")
-    name = task.splits[role]
-    if "/" not in name:
+    name = task.splits.get(role, "")
+    if role in task.splits and "/" not in name:
         raise UserError(f"task {task.name}: split {name!r} must be written 'config/split'")
-    config, split = name.split("/", 1)
-    kind = task.source.get("kind")
-    if kind == "hub":
-        rows, where = _from_hub(task.source["path"], config, split), f"{task.source['path']}:{name}"
-    elif kind in ("local", "world"):
-        if kind == "local":
-            root = Path(task.source["path"])
-        else:
-            from unlearnbench.registry import WORLDS
-
-            root = Path(WORLDS.get(task.world).data_dir(task))
-        f = root / config / f"{split}.json"
-        rows, where = _read_local(f), str(f)
-    else:
-        raise UserError(f"task {task.name}: unknown data source kind {kind!r}")
-    if not rows:
-        raise UserError(f"split {where} is empty")
-    for key in _FIELDS.get(role, ()):
-        if key not in rows[0]:
-            raise UserError(f"split {where} lacks the field {key!r} (has {', '.join(sorted(rows[0]))})")
-    return rows
+    return load_split(task, role, _FIELDS.get(role, ()))
 
 
 def chunk_text(text: str, max_chars: int | None) -> list[str]:
@@ -181,14 +159,7 @@ class MuseProtocol(Protocol):
         return out
 
     # -- aggregation (pure) --------------------------------------------------------------
-    @staticmethod
-    def _by_split(rows: list[dict]) -> dict[str, list[dict]]:
-        out: dict[str, list[dict]] = {}
-        for r in rows:
-            out.setdefault(r["split"], []).append(r)
-        for v in out.values():
-            v.sort(key=lambda r: r["index"])
-        return out
+    _by_split = staticmethod(rows_by_split)
 
     @classmethod
     def mia_aucs(cls, rows: list[dict]) -> dict[str, float]:

@@ -19,7 +19,7 @@ import numpy as np
 from unlearnbench.errors import UserError
 from unlearnbench.metric import mean_stderr, metric_value
 from unlearnbench.metrics import tofu as M
-from unlearnbench.protocol import Protocol
+from unlearnbench.protocol import Protocol, rows_by_split
 from unlearnbench.registry import PROTOCOLS
 from unlearnbench.spec import TaskSpec
 from unlearnbench.tasks.llm_data import data_hash, load_split
@@ -90,14 +90,7 @@ class TofuProtocol(Protocol):
         return rows
 
     # -- aggregation (pure) ------------------------------------------------------------
-    @staticmethod
-    def _by_split(rows: list[dict]) -> dict[str, list[dict]]:
-        out: dict[str, list[dict]] = {}
-        for r in rows:
-            out.setdefault(r["split"], []).append(r)
-        for v in out.values():
-            v.sort(key=lambda r: r["index"])
-        return out
+    _by_split = staticmethod(rows_by_split)
 
     @staticmethod
     def truth_ratios(rows: list[dict]) -> np.ndarray:

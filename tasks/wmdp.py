@@ -34,37 +34,10 @@ _MCQ_FIELDS = ("question", "choices", "answer")
 
 def load_rows(task: TaskSpec, role: str, fields: tuple[str, ...] = ()) -> list[dict]:
     """Rows of ``task.splits[role]``: ``"[hub:<dataset>:]<config>/<split>"``."""
-    from unlearnbench.tasks.llm_data import _from_hub, _read_local
+    from unlearnbench.tasks.llm_data import load_split
 
-    if role not in task.splits:
-        raise UserError(f"task {task.name} has no {role!r} split")
-    name = task.splits[role]
-    dataset = None
-    if name.startswith("hub:"):
-        _, dataset, name = name.split(":", 2)
-    if "/" not in name:
-        raise UserError(f"task {task.name}: split {task.splits[role]!r} must end in 'config/split'")
-    config, split = name.split("/", 1)
-    kind = task.source.get("kind")
-    if dataset is not None or kind == "hub":
-        dataset = dataset or task.source["path"]
-        rows, where = _from_hub(dataset, config, split), f"{dataset}:{name}"
-    elif kind in ("local", "world"):
-        if kind == "local":
-            root = Path(task.source["path"])
-        else:
-            from unlearnbench.registry import WORLDS
-
-            root = Path(WORLDS.get(task.world).data_dir(task))
-        f = root / config / f"{split}.json"
-        rows, where = _read_local(f), str(f)
-    else:
-        raise UserError(f"task {task.name}: unknown data source kind {kind!r}")
-    if not rows:
-        raise UserError(f"split {where} is empty")
-    for key in fields:
-        if key not in rows[0]:
-            raise UserError(f"split {where} lacks the field {key!r} (has {', '.join(sorted(rows[0]))})")
+    rows = load_split(task, role, fields)
+    where = task.splits[role]
     if fields == _MCQ_FIELDS:
         for i, r in enumerate(rows):
             if len(r["choices"]) != 4 or not (0 <= int(r["answer"]) < 4):
