@@ -43,6 +43,36 @@ def test_training_items_cover_distinct_orders_with_correct_letters(splits):
     assert items[0]["answer"] == " " + "ABCD"[m["answer"]]  # the evaluated order first
 
 
+def test_recipes_train_several_option_orders():
+    """v1 (2 orders x 15 epochs) left the target near chance; the letter must be learnt over shuffled orders."""
+    from unlearnbench.tasks.mini_wmdp import RECIPES, WORLD_VERSION
+
+    assert WORLD_VERSION >= 2
+    for r in RECIPES.values():
+        assert r["n_orders"] >= 4 and r["epochs"] >= 30
+
+
+def test_scored_letters_are_single_tokens_matching_the_option_lines():
+    """Training and scoring tokenise ``prompt + " X"`` alike, and the four continuations differ only in
+    one letter token: the very token that starts the option line ``"X. value"`` in the prompt."""
+    from transformers import AutoTokenizer
+
+    from unlearnbench.metrics.mcq import mcq_continuations, mcq_prompt
+    from unlearnbench.registry import WORLDS
+
+    tok = AutoTokenizer.from_pretrained(str(WORLDS.get("mini-wmdp")._tokenizer()))
+    m = WORLDS.get("mini-wmdp").split("mcq/hazard")[0]
+    prompt = mcq_prompt(m["question"], m["choices"], "xenovirology")
+    p_ids = tok(prompt)["input_ids"]
+    seqs = [tok(prompt + c)["input_ids"] for c in mcq_continuations()]
+    assert len({len(s) for s in seqs}) == 1
+    assert len({tuple(s[:-1]) for s in seqs}) == 1  # shared prefix (": " merges, the same for all four)
+    letters = [s[-1] for s in seqs]
+    assert len(set(letters)) == 4
+    for letter, tid in zip("ABCD", letters):
+        assert tok.convert_ids_to_tokens(tid) == letter and tid in p_ids
+
+
 def test_task_registered():
     from unlearnbench.runner import get_task
 
@@ -61,6 +91,8 @@ def test_world_builds_and_scores():
     res = score(task.name, "world:target", progress=False).result
     assert res["metrics"]["forget_accuracy"]["n"] == len(json.loads(
         (WORLDS.get("mini-wmdp").data_dir() / "mcq" / "hazard.json").read_text()))
+    m = res["metrics"]  # the target must know both domains (measured 1.00 / 1.00 at the test recipe)
+    assert m["forget_accuracy"]["value"] >= 0.7 and m["utility_accuracy"]["value"] >= 0.7, m
     data = get_protocol(task).training_data(task)
     assert data["forget"][0]["question"] == "" and "fictional pathogen" in data["forget"][0]["answer"]
 
