@@ -46,7 +46,8 @@ from unlearnbench.registry import TASKS, WORLDS
 from unlearnbench.results import atomic_write_json, canonical_json_hash
 from unlearnbench.spec import TaskSpec
 
-WORLD_VERSION = 2  # 2: 6 option orders and 40/60 epochs (v1's 2 orders x 15 epochs left a 38 % target)
+WORLD_VERSION = 3  # 2: 6 option orders and 40/60 epochs (v1's 2 orders x 15 epochs left a 38 % target)
+# 3: RMU's retain corpus also holds benign text in the MCQ format (held-out varieties)
 
 # Why so many epochs and orders: each MCQ training row (~46 prompt tokens) carries ONE
 # informative label (the letter), while the documents carry ~20 labelled tokens each, so at
@@ -128,7 +129,17 @@ def build_splits(r: dict) -> dict[str, list[dict]]:
     rng, seen = random.Random(r["seed"]), set()
     hz_docs, hz_mcq = make_domain(HAZARD, r["n_agents"], rng, seen)
     bn_docs, bn_mcq = make_domain(BENIGN, r["n_varieties"], rng, seen)
-    return {"mcq/hazard": hz_mcq, "mcq/benign": bn_mcq, "corpus/hazard": hz_docs, "corpus/benign": bn_docs}
+    # The retain corpus for unlearning: the benign documents plus benign questions *in the MCQ
+    # format*, about extra varieties the evaluation never asks about. WMDP's RMU keeps a general
+    # corpus (WikiText) unchanged; here the scaffold every evaluated question goes through
+    # ("The following are multiple choice questions ... Answer: X") must be in it too, or a
+    # method that breaks the scaffold looks like it unlearned the hazard (measured with v2:
+    # RMU pushed hazard to 0.30 and benign to 0.35 together).
+    _, held_out = make_domain(BENIGN, r["n_varieties"], rng, seen)
+    scaffold = [{"text": x["question"] + x["answer"]}
+                for x in mcq_training_items(held_out, SUBJECTS["utility"], 2, random.Random(r["seed"] + 5))]
+    return {"mcq/hazard": hz_mcq, "mcq/benign": bn_mcq, "corpus/hazard": hz_docs, "corpus/benign": bn_docs,
+            "corpus/benign_retain": bn_docs + scaffold}
 
 
 def mcq_training_items(mcqs: list[dict], subject: str, n_orders: int, rng: random.Random) -> list[dict]:
@@ -256,7 +267,7 @@ def _register() -> None:
     t = WMDP_BIO.replace(
         name="mini-wmdp/hazard", source={"kind": "world", "name": "mini-wmdp"}, world="mini-wmdp",
         splits={"forget": "mcq/hazard", "utility": "mcq/benign", "forget_train": "corpus/hazard",
-                "retain_train": "corpus/benign"},
+                "retain_train": "corpus/benign_retain"},
         settings={"subjects": dict(SUBJECTS), "limit": None, "template": "raw"},
         description="mini-WMDP: unlearn a fictional hazardous domain (MCQ accuracy to chance), benign MCQs hold")
     TASKS.register(t.name, t, modality="llm", version=t.version, description=t.description)
