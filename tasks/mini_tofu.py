@@ -94,12 +94,7 @@ class MiniTofuWorld(World):
 
         r = recipe()
         splits = build_splits(r["seed"], r["n_authors"], r["n_holdout"], r["n_retain_eval"])
-        tmp = _tmpdir(out)
-        for name, rows in splits.items():
-            (tmp / f"{name}.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False), encoding="utf-8")
-        atomic_write_json(tmp / "manifest.json", {"recipe": r, "version": WORLD_VERSION,
-                                                  "splits": {k: len(v) for k, v in splits.items()}})
-        return _publish(tmp, out)
+        return publish_splits(out, splits, {"recipe": r, "version": WORLD_VERSION})
 
     def split(self, name: str) -> list[dict]:
         f = self.data_dir() / f"{name}.json"
@@ -206,6 +201,18 @@ def _tmpdir(out: Path) -> Path:
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     return tmp
+
+
+def publish_splits(out: Path, splits: dict[str, list[dict]], manifest: dict) -> Path:
+    """Write a world's split files (``<name>.json``, sub-folders allowed) and a manifest into a
+    temporary folder, then rename it to ``out`` (so a half-built data folder never exists)."""
+    tmp = _tmpdir(out)
+    for name, rows in splits.items():
+        f = tmp / f"{name}.json"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(rows, indent=1, ensure_ascii=False), encoding="utf-8")
+    atomic_write_json(tmp / "manifest.json", {**manifest, "splits": {k: len(v) for k, v in splits.items()}})
+    return _publish(tmp, out)
 
 
 def _publish(tmp: Path, out: Path) -> Path:

@@ -178,17 +178,9 @@ class MiniWmdpWorld(World):
         out = self.root() / "data"
         if (out / "manifest.json").exists():
             return out
-        from unlearnbench.tasks.mini_tofu import _publish, _tmpdir
+        from unlearnbench.tasks.mini_tofu import publish_splits
 
-        splits = build_splits(recipe())
-        tmp = _tmpdir(out)
-        for name, rows in splits.items():
-            f = tmp / f"{name}.json"
-            f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_text(json.dumps(rows, indent=1), encoding="utf-8")
-        atomic_write_json(tmp / "manifest.json", {"recipe": recipe(), "version": WORLD_VERSION,
-                                                  "splits": {k: len(v) for k, v in splits.items()}})
-        return _publish(tmp, out)
+        return publish_splits(out, build_splits(recipe()), {"recipe": recipe(), "version": WORLD_VERSION})
 
     def split(self, name: str) -> list[dict]:
         return json.loads((self.data_dir() / f"{name}.json").read_text(encoding="utf-8"))

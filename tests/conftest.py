@@ -126,3 +126,14 @@ def tofu_fixture_task(tmp_path_factory):
             name=name, source={"kind": "local", "path": str(folder)}, settings={"max_new_tokens": 8, "template": "qa"}),
             modality="llm", version=1, description="TOFU schema fixture (tests)")
     return get_task(name)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_dir(tmp_path_factory) -> Path:
+    """One tiny random latent Stable Diffusion pipeline folder per session (diffusion tests)."""
+    from unlearnbench.tasks.mini_canvas_models import tiny_random_pipeline
+
+    d = tmp_path_factory.mktemp("diffusion-tiny-sd")
+    tiny_random_pipeline(d, words=["a photo of a cat", "a dog", "a nude photo of a person",
+                                   "a circle in sunset ocean style", "ink"])
+    return d

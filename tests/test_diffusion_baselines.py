@@ -10,31 +10,12 @@ import torch
 from unlearnbench.spec import TaskSpec
 
 
-TINY_WORDS = ["a photo of a cat", "a dog", "a nude photo of a person", "a circle in sunset ocean style", "ink"]
-
-
-def shared_tiny_pipeline(tmp_path_factory):
-    """One tiny random SD pipeline per test session (shared by the diffusion test files)."""
-    from unlearnbench.tasks.mini_canvas_models import tiny_random_pipeline
-
-    d = tmp_path_factory.getbasetemp() / "diffusion-tiny-sd"
-    if not (d / "model_index.json").exists():
-        tiny_random_pipeline(d, words=TINY_WORDS)
-    return d
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
+def base(tiny_sd_dir):
     from unlearnbench.image_generator import load_image_generator
-    return load_image_generator(str(shared_tiny_pipeline(tmp_path_factory)), device="cpu")
+    return load_image_generator(str(tiny_sd_dir), device="cpu")
 
 
 TASK = TaskSpec(name="test/diffusion-style", modality="diffusion", protocol="diffusion",

@@ -10,31 +10,11 @@ from unlearnbench.errors import UserError
 from unlearnbench.image_generator import load_image_generator, parse_checkpoint
 
 
-TINY_WORDS = ["a photo of a cat", "a dog", "a nude photo of a person", "a circle in sunset ocean style", "ink"]
-
-
-def shared_tiny_pipeline(tmp_path_factory):
-    """One tiny random SD pipeline per test session (shared by the diffusion test files)."""
-    from unlearnbench.tasks.mini_canvas_models import tiny_random_pipeline
-
-    d = tmp_path_factory.getbasetemp() / "diffusion-tiny-sd"
-    if not (d / "model_index.json").exists():
-        tiny_random_pipeline(d, words=TINY_WORDS)
-    return d
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """2 shared cores: torch's thread pool oversubscribes badly under load (30x slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
-def pipe_dir(tmp_path_factory):
-    return shared_tiny_pipeline(tmp_path_factory)
+def pipe_dir(tiny_sd_dir):
+    return tiny_sd_dir
 
 
 def _gen(spec):

@@ -6,31 +6,11 @@ import csv
 import json
 
 import pytest
-import torch
 
 from unlearnbench.errors import UserError
 from unlearnbench.tasks.i2p import I2P_COLUMNS, read_i2p_csv
 
 
-TINY_WORDS = ["a photo of a cat", "a dog", "a nude photo of a person", "a circle in sunset ocean style", "ink"]
-
-
-def shared_tiny_pipeline(tmp_path_factory):
-    """One tiny random SD pipeline per test session (shared by the diffusion test files)."""
-    from unlearnbench.tasks.mini_canvas_models import tiny_random_pipeline
-
-    d = tmp_path_factory.getbasetemp() / "diffusion-tiny-sd"
-    if not (d / "model_index.json").exists():
-        tiny_random_pipeline(d, words=TINY_WORDS)
-    return d
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _write_csv(path, rows):
@@ -47,9 +27,9 @@ def _write_csv(path, rows):
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, tiny_sd_dir):
     d = tmp_path_factory.mktemp("i2p")
-    pipe = shared_tiny_pipeline(tmp_path_factory)
+    pipe = tiny_sd_dir
     path = _write_csv(d / "nudity.csv", [("a nude photo", 42, 7.0), ("a person", 7, 9.0), ("a dog", 42, 7.0)])
     return pipe, path
 
