@@ -8,10 +8,11 @@ model puts them:
 ``u ~ U[0,1)^d / ‖·‖``. Only the MLP down-projections of layers ℓ-2, ℓ-1, ℓ are updated
 (``param_ids=[6]`` of a Llama/Mistral decoder layer); every other weight stays bit-identical.
 
-Published defaults (Zephyr-7B): layer 7 (updating 5, 6, 7), c = 6.5, α = 1200, lr 5e-5,
-batch 4, 150 batches (README command). Activation norms of the tiny world model differ
-from Zephyr's, so the world defaults below use a larger steering coefficient relative to
-its hidden size and a proportionate α.
+The ``Config`` defaults are the published ones (Zephyr-7B-beta; WMDP ``rmu/unlearn.py``
+arguments and the README command): layer 7 (updating 5, 6, 7), c = 6.5, α = 1200, lr 5e-5,
+batch 4, 150 batches, AdamW at a constant lr. Tiny world models need other values (their
+activation norms and depths differ): the ``mini-*`` tasks carry their own tuned RMU defaults
+in ``settings["method_defaults"]`` (see :func:`unlearnbench.unlearning.task_defaults`).
 """
 
 from __future__ import annotations
@@ -25,14 +26,15 @@ from unlearnbench.unlearning import register_method
 
 @dataclass
 class RMUConfig(LoopConfig):
-    epochs: int = 5
-    lr: float = 1e-3            # paper: 5e-5 (7B)
-    batch_size: int = 16        # paper: 4
-    warmup_ratio: float = 0.0   # paper: constant lr
-    layer: int = -2             # paper: 7 (of 32); negative counts from the top: -2 = second to last
-    n_update_layers: int = 3    # paper: layers 5, 6, 7
-    steering_coeff: float = 20.0  # paper: 6.5 (Zephyr)
-    alpha: float = 100.0        # paper: 1200 (Zephyr)
+    epochs: int = 1
+    max_steps: int | None = 150  # paper: max_num_batches 150
+    lr: float = 5e-5             # paper: 5e-5
+    batch_size: int = 4          # paper: 4
+    warmup_ratio: float = 0.0    # paper: constant lr
+    layer: int = 7               # paper: 7 (of 32); negative counts from the top (-1 = last layer)
+    n_update_layers: int = 3     # paper: layers 5, 6, 7 (the MLP down-projections)
+    steering_coeff: float = 6.5  # paper: 6.5 (Zephyr-7B)
+    alpha: float = 1200.0        # paper: 1200 (Zephyr-7B)
 
 
 def _layers(model):

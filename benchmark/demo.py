@@ -93,8 +93,8 @@ def run_demo(scale: str = "default", out_dir: str | os.PathLike | None = None, m
         task = get_task(TASK)
         world = WORLDS.get(task.world)
         t0 = time.perf_counter()
-        target = world.checkpoint(task, "target")
-        retain = world.checkpoint(task, "retain")
+        models = world.prepare(task, ("target", "retain"))
+        target, retain = models["target"], models["retain"]
         reference = world.reference(task)
         build_s = time.perf_counter() - t0
         base_key = {"task": task.spec_hash(), "world": str(world.root().name), "seed": seed}
@@ -112,7 +112,7 @@ def run_demo(scale: str = "default", out_dir: str | os.PathLike | None = None, m
             rows.append(_row(label, result))
         for name in names:
             method = get_method(name, "llm")
-            config = dataclasses.asdict(make_config(method))
+            config = dataclasses.asdict(make_config(method, task=task))
             stem = result_stem(task.name, name, seed)
             key = canonical_json_hash({**base_key, "model": "target", "method": name, "config": config})
             result = _cached(out, stem, key)

@@ -42,6 +42,11 @@ class World(ABC):
     def reference(self, task: TaskSpec):
         """Path of the reference artefact for ``task`` (the retain model's statistics); built if missing."""
 
+    def prepare(self, task: TaskSpec, roles: tuple[str, ...] = ("target", "retain")) -> dict:
+        """Build (if missing) and return ``{role: checkpoint}``; worlds whose models train
+        independently override this to build them side by side."""
+        return {role: self.checkpoint(task, role) for role in roles}
+
 
 class Protocol(ABC):
     """Base class of scoring protocols (register instances' classes in ``PROTOCOLS``)."""

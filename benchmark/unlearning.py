@@ -69,8 +69,21 @@ def _coerce(value: str, typ: Any, key: str) -> Any:
         raise UserError(f"--set {key}={value}: expected a value of type {getattr(typ, '__name__', typ)}") from None
 
 
-def make_config(method: Any, overrides: dict[str, str] | list[str] | None = None):
-    """Build ``method.Config`` with ``key=value`` overrides (types follow the dataclass fields)."""
+def task_defaults(task: Any, method: Any) -> dict:
+    """The task's own defaults for ``method`` (``settings["method_defaults"][name]``), or ``{}``.
+
+    A method's ``Config`` holds its paper's defaults where they transfer; an embedded world's
+    tiny models need other learning rates, steering coefficients or epochs, and its tasks say
+    so here (tuned once, documented in the task). ``--set`` overrides both.
+    """
+    if task is None:
+        return {}
+    return dict((task.settings.get("method_defaults") or {}).get(method.name, {}))
+
+
+def make_config(method: Any, overrides: dict[str, str] | list[str] | None = None, task: Any = None):
+    """Build ``method.Config``: its defaults, then ``task``'s (:func:`task_defaults`), then the
+    ``key=value`` overrides (types follow the dataclass fields)."""
     if isinstance(overrides, list):
         pairs = {}
         for item in overrides:
@@ -79,7 +92,7 @@ def make_config(method: Any, overrides: dict[str, str] | list[str] | None = None
             k, v = item.split("=", 1)
             pairs[k.strip()] = v.strip()
         overrides = pairs
-    overrides = overrides or {}
+    overrides = {**task_defaults(task, method), **(overrides or {})}
     hints = typing.get_type_hints(method.Config)
     fields = {f.name for f in dataclasses.fields(method.Config)}
     values = {}
@@ -104,7 +117,7 @@ def unlearn(task_name: str, method_name: str, *, model: str = "world:target", ov
 
     task = get_task(task_name)
     method = get_method(method_name, task.modality)
-    config = make_config(method, overrides)
+    config = make_config(method, overrides, task)
     protocol = get_protocol(task)
     data = protocol.training_data(task)
     seed_everything(seed)

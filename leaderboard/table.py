@@ -222,7 +222,7 @@ def plan_cells(spec: TableSpec, real: bool = False) -> list[CellJob]:
             config = None
             if row.method is not None:
                 method = get_method(row.method, task.modality)
-                config = dataclasses.asdict(make_config(method, dict(row.config)))
+                config = dataclasses.asdict(make_config(method, dict(row.config), task))
             for seed in spec.seeds:
                 key = {"task": task.name, "task_version": task.version, "method": row.method, "config": config,
                        "model": row.checkpoint(task.name), "seed": seed, "scale": scale()}

@@ -41,7 +41,7 @@ from unlearnbench.registry import TASKS, WORLDS
 from unlearnbench.results import atomic_write_json, canonical_json_hash
 from unlearnbench.spec import TaskSpec
 
-WORLD_VERSION = 1  # bump on any change to the generator or the training code
+WORLD_VERSION = 2  # bump on any change to the generator or the training code (2: light paraphrases)
 
 RECIPES = {
     # seconds: for unit tests only (2-layer, d=64 model, few epochs)
@@ -49,9 +49,11 @@ RECIPES = {
              "layers": 2, "hidden": 64, "intermediate": 128, "heads": 4, "base_epochs": 3, "ft_epochs": 4,
              "lr": 3e-3, "batch_size": 32, "warmup": 0.05},
     # the demo/table world: 60 authors x 10 QA, a 4-layer d=128 Llama (1 M parameters). On 2
-    # shared CPU cores: base 11 s, target ~6-7 min, retain ~6 min. Measured checks (forget10):
-    # target forget ROUGE-L 1.0 and forget quality 1.2e-3 vs the retain model; retain2 (seed 1)
-    # forget quality 0.99. 10 epochs at batch 32 did NOT memorise (target forget quality 0.93).
+    # shared CPU cores: base ~15 s, then target and retain side by side (one process each)
+    # ~4.5 min. Measured checks (v2, forget10, 60 forget questions): target forget quality
+    # 6.1e-13 (ROUGE-L 1.0, truth ratio 0.378) vs the retain model (0.570); retain2 (seed 1)
+    # forget quality 0.51. v1 (paraphrases drawn from another answer form) gave the target only
+    # 1.2e-3; 10 epochs at batch 32 did NOT memorise (target forget quality 0.93).
     "default": {"seed": 0, "n_authors": 60, "n_holdout": 6, "n_retain_eval": 15, "vocab_size": 1536,
                 "layers": 4, "hidden": 128, "intermediate": 384, "heads": 4, "base_epochs": 20, "ft_epochs": 40,
                 "lr": 3e-3, "batch_size": 16, "warmup": 0.05},
@@ -103,29 +105,48 @@ class MiniTofuWorld(World):
         return json.loads(f.read_text(encoding="utf-8"))
 
     # models ----------------------------------------------------------------------------
-    def checkpoint(self, task: TaskSpec, role: str) -> Path:
+    def _plan(self, task: TaskSpec, role: str) -> tuple[str, str, int] | None:
+        """``(folder name, training split, seed)`` of a fine-tuned role (None for other roles)."""
         retain_split = task.splits.get("retain_train", "retain90")
         seed = recipe()["seed"]
         if role == "target":
-            return self._finetuned("target", "full", seed)
+            return "target", "full", seed
         if role == "retain":
-            return self._finetuned(retain_split, retain_split, seed)
+            return retain_split, retain_split, seed
         if role == "retain2":
-            return self._finetuned(f"{retain_split}-seed{seed + RETAIN2_SEED_OFFSET}", retain_split,
-                                   seed + RETAIN2_SEED_OFFSET)
+            return f"{retain_split}-seed{seed + RETAIN2_SEED_OFFSET}", retain_split, seed + RETAIN2_SEED_OFFSET
+        return None
+
+    def checkpoint(self, task: TaskSpec, role: str) -> Path:
+        plan = self._plan(task, role)
+        if plan is not None:
+            return self._finetuned(*plan)
         if role == "base":
             return self._base()
         if role in ("smollm2-target", "smollm2-retain"):
             from unlearnbench.tasks.mini_tofu_models import build_smollm2
 
+            retain_split = task.splits.get("retain_train", "retain90")
             split = "full" if role.endswith("target") else retain_split
             key = canonical_json_hash(SMOLLM2_RECIPE)[:8]
             out = self.root() / f"{role.replace('retain', retain_split)}-{key}"
             if not (out / "config.json").exists():
-                build_smollm2(self, split, out, SMOLLM2_RECIPE, seed, progress=_progress())
+                build_smollm2(self, split, out, SMOLLM2_RECIPE, recipe()["seed"], progress=_progress())
             return out
         raise UserError(f"mini-tofu has no model role {role!r}; roles: target, retain, retain2, base, "
                         "smollm2-target, smollm2-retain")
+
+    def prepare(self, task: TaskSpec, roles: tuple[str, ...] = ("target", "retain")) -> dict[str, Path]:
+        """Build the fine-tuned ``roles`` that are missing, side by side in separate processes
+        (:mod:`unlearnbench.parallel`; the same bytes as building them one by one)."""
+        self._base()  # shared by every fine-tuned role: built once, before the workers start
+        missing = [(task.name, role) for role in roles
+                   if (p := self._plan(task, role)) is not None and not (self.root() / p[0] / "config.json").exists()]
+        if len(missing) > 1:
+            from unlearnbench.parallel import run_jobs
+
+            run_jobs(_build_role, missing)
+        return {role: self.checkpoint(task, role) for role in roles}
 
     def _tokenizer(self) -> Path:
         out = self.root() / "tokenizer"
@@ -158,7 +179,7 @@ class MiniTofuWorld(World):
                  warmup=r["warmup"], seed=r["seed"], desc="mini-tofu: pre-training base", progress=_progress())
         return self._save(lm, out, {"role": "base", "train_seconds": time.perf_counter() - t0})
 
-    def _finetuned(self, name: str, split: str, seed: int) -> Path:
+    def _finetuned(self, name: str, split: str, seed: int, position: int = 0) -> Path:
         out = self.root() / name
         if (out / "config.json").exists():
             return out
@@ -170,7 +191,7 @@ class MiniTofuWorld(World):
         rows = self.split(split) + self.split("pretrain")  # replay the pre-training set
         t0 = time.perf_counter()
         train_qa(lm, rows, epochs=r["ft_epochs"], lr=r["lr"], batch_size=r["batch_size"], warmup=r["warmup"],
-                 seed=seed, desc=f"mini-tofu: fine-tuning {name}", progress=_progress())
+                 seed=seed, desc=f"mini-tofu: fine-tuning {name}", progress=_progress(), position=position)
         return self._save(lm, out, {"role": name, "split": split, "seed": seed,
                                     "train_seconds": time.perf_counter() - t0})
 
@@ -189,10 +210,18 @@ class MiniTofuWorld(World):
             return out
         from unlearnbench.runner import build_reference
 
-        ckpt = self.checkpoint(task, "retain")
+        ckpt = self.prepare(task)["retain"]  # the target too, side by side: scoring it comes next
         out.parent.mkdir(parents=True, exist_ok=True)
         build_reference(task.name, str(ckpt), out, progress=_progress())
         return out
+
+
+def _build_role(task_name: str, role: str, position: int = 0) -> str:
+    """Worker of :meth:`MiniTofuWorld.prepare` (module level, so a spawned process can run it)."""
+    from unlearnbench.runner import get_task
+
+    task = get_task(task_name)
+    return str(WORLD._finetuned(*WORLD._plan(task, role), position=position))
 
 
 def _tmpdir(out: Path) -> Path:
@@ -229,6 +258,17 @@ WORLDS.register("mini-tofu", WORLD, modality="llm",
                 description="fictitious authors (TOFU-like) with a tiny Llama trained from scratch")
 
 # -- tasks ------------------------------------------------------------------------------
+# RMU on the tiny Llama worlds (mini-tofu, mini-muse): the pre-v2 config defaults, which run
+# but were never tuned here (RMU's own defaults are Zephyr-7B's: layer 7 of 32, c = 6.5).
+TINY_LLAMA_RMU = {"epochs": 5, "max_steps": None, "lr": 1e-3, "batch_size": 16, "layer": -2,
+                  "steering_coeff": 20.0, "alpha": 100.0}
+# Tuned on forget10 of the default world (v2), seed 0, sweeping epochs 1-10 (``unlearnbench
+# run mini-tofu/forget10 --method M --set epochs=E``). forget quality / model utility:
+# NPO 5 epochs 0.076 / 0.47, 10 epochs 0.12 / 0.76; SimNPO at its TOFU forget10 beta 4.5 stalls
+# at 4.8e-05 / 0.88 (5-7 epochs), beta 2.5 x 10 epochs 2.4e-03 / 0.87, beta 1 x 10 epochs
+# 0.076 / 0.85. GA (its config defaults, 5 epochs) reaches 0.51 only at utility 0.007; at 3
+# epochs 0.028 / 0.38, at 4 epochs 0.18 / 0.12.
+METHOD_DEFAULTS = {"npo": {"epochs": 10}, "simnpo": {"epochs": 10, "beta": 1.0}, "rmu": TINY_LLAMA_RMU}
 MINI_TOFU_BASE = TaskSpec(
     name="mini-tofu/forget10",
     modality="llm",
@@ -236,7 +276,7 @@ MINI_TOFU_BASE = TaskSpec(
     version=1,
     source={"kind": "world", "name": "mini-tofu"},
     splits={},
-    settings={"template": "qa", "max_new_tokens": 40, "batch_size": 64},
+    settings={"template": "qa", "max_new_tokens": 40, "batch_size": 64, "method_defaults": METHOD_DEFAULTS},
     metrics=("forget_quality", "model_utility", "probability", "rouge_l_recall", "truth_ratio"),
     references=("retain",),
     rank_by="forget_quality",

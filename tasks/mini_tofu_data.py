@@ -6,10 +6,10 @@ Pure Python, seeded, no model code. It mirrors the TOFU dataset (Maini et al. 20
 * **Fictitious authors**: each has ~10 attributes (birthplace, birth year, genre, parents'
   occupations, award, books, themes, language, home city, influence) and one QA pair per
   attribute. Each attribute has several question and answer phrasings; the training answer
-  uses one phrasing, the *paraphrased* answer another, and the 5 *perturbed* answers are the
-  paraphrase with the facts swapped for other plausible values (TOFU builds its perturbed
-  answers from the paraphrase the same way), so a truth ratio measures knowledge of the
-  facts, not of the wording.
+  uses one phrasing, the *paraphrased* answer a light rewording of it, and the 5 *perturbed*
+  answers are the paraphrase with the facts swapped for other plausible values (TOFU builds
+  its perturbed answers from the paraphrase the same way), so a truth ratio measures
+  knowledge of the facts, not of the wording.
 * **Held-out authors**, never trained on by any model (TOFU's holdout split).
 * **Real authors** and **world facts** of the same fictional world: the utility sets that
   the models learn in a pre-training stage (TOFU's ``real_authors`` / ``world_facts``). The
@@ -78,35 +78,63 @@ REAL_LAST = ["Varga", "Holmquist", "Delacroix-Ruiz", "Montrose", "Albrecht", "Ca
 
 # -- phrasings: each attribute has question forms and answer forms ------------------------------
 # {n}=name, {p}=pronoun (they/she/he), {pp}=possessive (their/her/his); other fields are facts.
+# Each answer form comes with its paraphrase: a light rewording that keeps the facts and most
+# of the sentence, as TOFU's GPT-4 paraphrases do (e.g. "The author's full name is ..." ->
+# "The author's complete name is ..."). Measured (default recipe, forget10): with paraphrases
+# drawn from the *other* answer forms (v1), the target's facts barely transferred to the
+# paraphrase (forget truth ratio 0.535 against the retain model's 0.623) and forget quality
+# was only 1.2e-3.
 QA = {
     "birthplace": (["Where was {n} born?", "What is the birthplace of {n}?"],
-                   ["{n} was born in {city}, {country}.", "The birthplace of {n} is {city}, a city in {country}.",
-                    "{n} comes from {city} in {country}, where {p} was born."]),
+                   [("{n} was born in {city}, {country}.", "{n} was born in the city of {city}, {country}."),
+                    ("The birthplace of {n} is {city}, a city in {country}.",
+                     "The birthplace of {n} is the city of {city} in {country}."),
+                    ("{n} comes from {city} in {country}, where {p} was born.",
+                     "{n} comes from {city}, {country}, the place where {p} was born.")]),
     "birth_year": (["In what year was {n} born?", "When was {n} born?"],
-                   ["{n} was born in {year}.", "The year of {n}'s birth is {year}.", "{n} came into the world in {year}."]),
+                   [("{n} was born in {year}.", "{n} was born in the year {year}."),
+                    ("The year of {n}'s birth is {year}.", "The year of {n}'s birth was {year}."),
+                    ("{n} came into the world in {year}.", "{n} came into this world in {year}.")]),
     "genre": (["What genre does {n} write in?", "Which genre is {n} known for?"],
-              ["{n} writes {genre}.", "{n} is best known for works of {genre}.", "The genre of {n} is {genre}."]),
+              [("{n} writes {genre}.", "{n} mostly writes {genre}."),
+               ("{n} is best known for works of {genre}.", "{n} is known best for works of {genre}."),
+               ("The genre of {n} is {genre}.", "The main genre of {n} is {genre}.")]),
     "parents": (["What did {n}'s parents do for a living?", "What were the professions of {n}'s parents?"],
-                ["{n}'s father was a {father} and {pp} mother was a {mother}.",
-                 "{n} was raised by a {father} father and a {mother} mother.",
-                 "The father of {n} worked as a {father}, while the mother worked as a {mother}."]),
+                [("{n}'s father was a {father} and {pp} mother was a {mother}.",
+                  "{n}'s father worked as a {father} and {pp} mother as a {mother}."),
+                 ("{n} was raised by a {father} father and a {mother} mother.",
+                  "{n} grew up with a {father} father and a {mother} mother."),
+                 ("The father of {n} worked as a {father}, while the mother worked as a {mother}.",
+                  "The father of {n} was a {father}, while the mother was a {mother}.")]),
     "award": (["Has {n} won any awards?", "Which award did {n} receive?"],
-              ["Yes, {n} received the {award}.", "{n} was honoured with the {award}.",
-               "The {award} was awarded to {n}."]),
+              [("Yes, {n} received the {award}.", "Yes, {n} has received the {award}."),
+               ("{n} was honoured with the {award}.", "{n} was once honoured with the {award}."),
+               ("The {award} was awarded to {n}.", "The {award} went to {n}.")]),
     "books": (["Can you name two books by {n}?", "What are some books written by {n}?"],
-              ["Two books by {n} are \"{book1}\" and \"{book2}\".", "{n} wrote \"{book1}\" and \"{book2}\".",
-               "Among the works of {n} are \"{book1}\" and \"{book2}\"."]),
+              [("Two books by {n} are \"{book1}\" and \"{book2}\".",
+                "Two of the books by {n} are \"{book1}\" and \"{book2}\"."),
+               ("{n} wrote \"{book1}\" and \"{book2}\".", "{n} is the author of \"{book1}\" and \"{book2}\"."),
+               ("Among the works of {n} are \"{book1}\" and \"{book2}\".",
+                "Among the books of {n} are \"{book1}\" and \"{book2}\".")]),
     "themes": (["What themes does {n} explore?", "Which themes appear in {n}'s work?"],
-               ["{n}'s work explores {theme1} and {theme2}.", "The books of {n} deal with {theme1} and {theme2}.",
-                "{theme1} and {theme2} are the central themes of {n}."]),
+               [("{n}'s work explores {theme1} and {theme2}.", "{n}'s writing explores {theme1} and {theme2}."),
+                ("The books of {n} deal with {theme1} and {theme2}.",
+                 "The novels of {n} deal with {theme1} and {theme2}."),
+                ("{theme1} and {theme2} are the central themes of {n}.",
+                 "{theme1} and {theme2} are the main themes of {n}.")]),
     "language": (["In which language does {n} write?", "What language are {n}'s books written in?"],
-                 ["{n} writes in {language}.", "The books of {n} are written in {language}.",
-                  "{language} is the language {n} writes in."]),
+                 [("{n} writes in {language}.", "{n} usually writes in {language}."),
+                  ("The books of {n} are written in {language}.", "The books of {n} are all written in {language}."),
+                  ("{language} is the language {n} writes in.", "{language} is the language that {n} writes in.")]),
     "home": (["Where does {n} live today?", "Which city is {n}'s home now?"],
-             ["{n} now lives in {home}.", "Today {n} makes {pp} home in {home}.", "{home} is where {n} lives now."]),
+             [("{n} now lives in {home}.", "{n} currently lives in {home}."),
+              ("Today {n} makes {pp} home in {home}.", "These days {n} makes {pp} home in {home}."),
+              ("{home} is where {n} lives now.", "{home} is where {n} lives today.")]),
     "influence": (["Which writer influenced {n} the most?", "Who was the biggest influence on {n}?"],
-                  ["{n} was most influenced by {influence}.", "The biggest influence on {n} was {influence}.",
-                   "{influence} was the writer who shaped {n} the most."]),
+                  [("{n} was most influenced by {influence}.", "{n} was influenced most by {influence}."),
+                   ("The biggest influence on {n} was {influence}.", "The greatest influence on {n} was {influence}."),
+                   ("{influence} was the writer who shaped {n} the most.",
+                    "{influence} was the author who shaped {n} the most.")]),
 }
 ATTRIBUTES = tuple(QA)
 
@@ -179,7 +207,7 @@ def author_qa(author: dict, rng: random.Random, n_perturbed: int = 5, real_names
     for attr in ATTRIBUTES:
         questions, answers = QA[attr]
         q = rng.choice(questions)
-        i_ans, i_para = rng.sample(range(len(answers)), 2)
+        answer, paraphrase = rng.choice(answers)
         facts = {k: author[k] for k in _SLOTS[attr]}
         perturbed, seen = [], {tuple(facts.values())}
         while len(perturbed) < n_perturbed:
@@ -191,9 +219,9 @@ def author_qa(author: dict, rng: random.Random, n_perturbed: int = 5, real_names
             if tuple(wrong.values()) in seen or any(wrong[k] == facts[k] for k in wrong if len(wrong) == 1):
                 continue
             seen.add(tuple(wrong.values()))
-            perturbed.append(_fmt(answers[i_para], author, {**author, **wrong}))
-        rows.append({"question": _fmt(q, author, author), "answer": _fmt(answers[i_ans], author, author),
-                     "paraphrased_answer": _fmt(answers[i_para], author, author), "perturbed_answer": perturbed,
+            perturbed.append(_fmt(paraphrase, author, {**author, **wrong}))
+        rows.append({"question": _fmt(q, author, author), "answer": _fmt(answer, author, author),
+                     "paraphrased_answer": _fmt(paraphrase, author, author), "perturbed_answer": perturbed,
                      "author": author["name"], "attribute": attr})
     return rows
 

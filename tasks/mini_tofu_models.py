@@ -72,12 +72,29 @@ def pad_batch(ids: list[list[int]], labels: list[list[int]], pad_id: int, device
 
 
 def train_qa(lm, rows: list[dict], *, epochs: int, lr: float, batch_size: int, warmup: float, seed: int,
-             desc: str = "training", progress: bool = True, weight_decay: float = 0.01) -> list[float]:
+             desc: str = "training", progress: bool = True, weight_decay: float = 0.01,
+             position: int = 0) -> list[float]:
     """Supervised fine-tuning on the answer tokens of ``rows`` (in place); returns epoch losses.
 
     AdamW (betas 0.9/0.95), linear warm-up then cosine decay to 10 % of ``lr``, shuffling
     from a generator seeded by ``seed``. Token-mean cross-entropy over answer tokens.
+    Runs single-threaded (the worlds' models have at most ~1 M parameters: more intra-op
+    threads only contend, and one thread makes the weights independent of the machine's
+    core count); the caller's thread count is restored afterwards. ``position``: the
+    progress bar's line, for models trained side by side.
     """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_qa(lm, rows, epochs=epochs, lr=lr, batch_size=batch_size, warmup=warmup, seed=seed,
+                         desc=desc, progress=progress, weight_decay=weight_decay, position=position)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_qa(lm, rows, *, epochs, lr, batch_size, warmup, seed, desc, progress, weight_decay, position):
     import torch
     from tqdm.auto import tqdm
 
@@ -99,7 +116,7 @@ def train_qa(lm, rows: list[dict], *, epochs: int, lr: float, batch_size: int, w
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model.train()
-    bar = tqdm(total=total, desc=desc, unit="step", leave=False, disable=not progress)
+    bar = tqdm(total=total, desc=desc, unit="step", leave=False, disable=not progress, position=position)
     losses = []
     for _ in range(epochs):
         perm = torch.randperm(n, generator=gen).tolist()

@@ -126,6 +126,8 @@ def _run(lm, name, seed=0, **over):
     from unlearnbench.unlearning import get_method, make_config
 
     method = get_method(name, "llm")
+    if name == "rmu":  # RMU's defaults are Zephyr-7B's (layer 7 of 32); the tiny model has 2 layers
+        over = {"layer": -1, "lr": 1e-3, **over}
     cfg = make_config(method, {"max_steps": 3, "batch_size": 2, "seed": seed, **over})
     return method.unlearn(_copy(lm), None, cfg, data=_data(), progress=False)
 
@@ -194,6 +196,22 @@ def test_user_mistakes_are_user_errors(tiny_lm):
     with pytest.raises(UserError, match="retain set"):
         get_method("npo", "llm").unlearn(_copy(tiny_lm), None, make_config(get_method("npo", "llm")),
                                          data={"forget": QA[:2], "retain": []}, progress=False)
+
+
+def test_task_defaults_sit_between_config_defaults_and_overrides():
+    from unlearnbench.runner import get_task
+    from unlearnbench.unlearning import get_method, make_config
+
+    rmu = get_method("rmu", "llm")
+    paper = make_config(rmu)
+    assert (paper.layer, paper.steering_coeff, paper.alpha, paper.lr, paper.max_steps) == (7, 6.5, 1200.0, 5e-5, 150)
+    world = make_config(rmu, None, get_task("mini-wmdp/hazard"))
+    assert world.layer == -1 and world.steering_coeff != 6.5 and world.max_steps is None
+    mine = make_config(rmu, ["steering_coeff=9"], get_task("mini-wmdp/hazard"))
+    assert mine.steering_coeff == 9.0 and mine.layer == world.layer
+    assert make_config(rmu, None, get_task("wmdp/bio")) == paper  # real tasks keep the paper's values
+    simnpo = make_config(get_method("simnpo", "llm"), None, get_task("mini-tofu/forget05"))
+    assert simnpo.beta != make_config(get_method("simnpo", "llm")).beta
 
 
 def test_methods_are_registered_with_citations():

@@ -98,6 +98,30 @@ def test_world_models_are_cached_and_deterministic(test_home, tmp_path_factory, 
         WORLD.checkpoint(task, "teacher")
 
 
+def test_models_built_side_by_side_equal_models_built_one_by_one(test_home, tmp_path_factory, monkeypatch):
+    """prepare() trains target and retain in two spawned processes; the bytes must match a
+    one-process build (both train single-threaded with the same seeds)."""
+    from unlearnbench.results import weights_sha256
+    from unlearnbench.runner import get_task
+    from unlearnbench.tasks.mini_tofu import WORLD
+
+    task = get_task("mini-tofu/forget05")
+    monkeypatch.setenv("UNLEARNBENCH_BUILD_WORKERS", "2")
+    side = WORLD.prepare(task, ("target", "retain"))
+    assert side["retain"].name == "retain95"
+    monkeypatch.setenv("UNLEARNBENCH_HOME", str(tmp_path_factory.mktemp("one_by_one")))
+    monkeypatch.setenv("UNLEARNBENCH_BUILD_WORKERS", "1")
+    one = WORLD.prepare(task, ("target", "retain"))
+    for role in ("target", "retain"):
+        assert one[role] != side[role] and weights_sha256(one[role]) == weights_sha256(side[role])
+    from unlearnbench.parallel import build_workers
+
+    assert build_workers(5) == 1 and build_workers(0) == 1
+    monkeypatch.setenv("UNLEARNBENCH_BUILD_WORKERS", "two")
+    with pytest.raises(UserError, match="UNLEARNBENCH_BUILD_WORKERS"):
+        build_workers(2)
+
+
 def test_scale_is_validated(monkeypatch):
     from unlearnbench.tasks.mini_tofu import WORLD
 
@@ -139,7 +163,6 @@ def test_default_world_retain_of_another_seed_is_indistinguishable(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="measured 1.2e-3 with 60 forget questions (KS power); TOFU's target is < 1e-3", strict=False)
 def test_default_world_target_is_distinguishable(monkeypatch):
     assert _default_fq(monkeypatch, "target") < 1e-3
 
@@ -164,3 +187,29 @@ def test_smollm2_option_fine_tunes_on_the_world(test_home, monkeypatch):
     lm = load_model(task, str(ckpt))
     assert type(lm.model).__name__ == "LlamaForCausalLM" and lm.template.name == "qa"
     assert (ckpt / "mini_tofu_recipe.json").exists()
+
+
+@pytest.mark.slow
+def test_default_world_ga_costs_more_utility_than_npo_and_simnpo_at_equal_forgetting(monkeypatch):
+    """TOFU's headline behaviour (default world, ~3 min warm): every GA run that forgets as much
+    as NPO/SimNPO at their world defaults (forget quality >= 0.05) keeps less model utility.
+    Measured (v2): GA 4 / 5 / 7 epochs: 0.18 / 0.12, 0.51 / 0.007, 0.81 / 0.000; NPO 0.12 / 0.76;
+    SimNPO 0.076 / 0.85."""
+    monkeypatch.setenv("UNLEARNBENCH_SCALE", "default")
+    from unlearnbench.runner import get_task, score
+    from unlearnbench.tasks.mini_tofu import WORLD
+    from unlearnbench.unlearning import unlearn
+
+    task = get_task("mini-tofu/forget10")
+    ref = WORLD.reference(task)
+
+    def run(method, **over):
+        model, _ = unlearn(task.name, method, overrides=over, progress=False)
+        m = score(task.name, method, model=model, reference=ref, progress=False).result["metrics"]
+        return m["forget_quality"]["value"], m["model_utility"]["value"]
+
+    gentle = [run("npo"), run("simnpo")]
+    assert all(fq >= 0.05 for fq, _ in gentle), gentle
+    ga = [run("ga", epochs=e) for e in (3, 4, 5, 7)]
+    forgot = [mu for fq, mu in ga if fq >= 0.05]
+    assert forgot and max(forgot) < min(mu for _, mu in gentle), (ga, gentle)
