@@ -59,10 +59,11 @@ RECIPES = {
                 "lr": 3e-3, "batch_size": 16, "warmup": 0.05},
 }
 # SmolLM2-135M-Instruct fine-tuned on the world's data (TOFU fine-tunes its base models 5 epochs
-# at lr 1e-5; a 135M model needs a larger lr to memorise in a few epochs). Build time, not
-# measured end to end here: at OFFLINE.md's 85-111 training tok/s on 2 quiet CPU cores, the
-# default world (744 QA x ~25 tokens x 5 epochs) takes ~15-20 min per model, plus ~30 s to
-# convert the GGUF once; minutes on one GPU. Not part of the default test suite (slow marker).
+# at lr 1e-5; a 135M model needs a larger lr to memorise in a few epochs). Build time, measured
+# on 2 quiet CPU cores (fp32, 2 torch threads; 8 timed steps of 16 QA, extrapolated): 4.8 s per
+# step, so the default world's 235 steps (744 QA x 5 epochs) take ~19 min per model, plus 24 s
+# to convert the GGUF once; on cores shared with another job a step took 13.8 s (~54 min).
+# Minutes on one GPU. Not part of the default test suite (slow marker).
 SMOLLM2_RECIPE = {"epochs": 5, "lr": 5e-5, "batch_size": 16, "warmup": 0.1}
 RETAIN2_SEED_OFFSET = 1
 PERCENTS = ("01", "05", "10")

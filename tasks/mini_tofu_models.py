@@ -78,20 +78,16 @@ def train_qa(lm, rows: list[dict], *, epochs: int, lr: float, batch_size: int, w
 
     AdamW (betas 0.9/0.95), linear warm-up then cosine decay to 10 % of ``lr``, shuffling
     from a generator seeded by ``seed``. Token-mean cross-entropy over answer tokens.
-    Runs single-threaded (the worlds' models have at most ~1 M parameters: more intra-op
-    threads only contend, and one thread makes the weights independent of the machine's
-    core count); the caller's thread count is restored afterwards. ``position``: the
-    progress bar's line, for models trained side by side.
+    A model under 2 M parameters (every world's own model) trains single-threaded: more
+    intra-op threads only contend, and one thread makes the weights independent of the
+    machine's core count (:func:`~unlearnbench.classifier.small_model_threads`; SmolLM2 keeps
+    the caller's threads). ``position``: the progress bar's line, for models trained side by side.
     """
-    import torch
+    from unlearnbench.classifier import small_model_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with small_model_threads(lm.model):
         return _train_qa(lm, rows, epochs=epochs, lr=lr, batch_size=batch_size, warmup=warmup, seed=seed,
                          desc=desc, progress=progress, weight_decay=weight_decay, position=position)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_qa(lm, rows, *, epochs, lr, batch_size, warmup, seed, desc, progress, weight_decay, position):
