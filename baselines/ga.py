@@ -5,10 +5,10 @@ TOFU (Maini et al. 2024, "TOFU: A Task of Fictitious Unlearning for LLMs", §5; 
 for LM unlearning by Jang et al. 2023, "Knowledge Unlearning for Mitigating Privacy Risks").
 
 Published defaults (TOFU, Llama-2-7B / Phi-1.5): AdamW, lr 1e-5, 5 epochs, effective batch
-32, weight decay 0.01, one epoch of linear warm-up. The defaults below are for the
-mini-tofu world's 1 M-parameter model (trained from scratch at lr 3e-3), where lr 1e-5
-moves nothing in a demo-sized number of steps; override them for real models
-(``--set lr=1e-5 --set epochs=5 --set batch_size=32``).
+32, weight decay 0.01, one epoch of linear warm-up: the ``Config`` defaults. An embedded
+world's 1 M-parameter model (trained from scratch at lr 3e-3) does not move at lr 1e-5 in a
+demo-sized number of steps, so world tasks carry their own defaults in
+``settings["method_defaults"]`` (lr 1e-3, batch 16; :func:`unlearnbench.unlearning.task_defaults`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from unlearnbench.unlearning import register_method
 @dataclass
 class GAConfig(LoopConfig):
     epochs: int = 5           # TOFU: 5
-    lr: float = 1e-3          # TOFU: 1e-5 (7B); 1e-3 for the mini-tofu world
-    batch_size: int = 16      # TOFU: 32 (effective)
+    lr: float = 1e-5          # TOFU: 1e-5
+    batch_size: int = 8       # x grad_accum 4 = the effective batch 32 of the paper's runs
+    grad_accum: int = 4
+    warmup_ratio: float = 0.2  # TOFU: one epoch of 5
 
 
 class GA(LLMMethod):

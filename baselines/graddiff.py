@@ -4,7 +4,7 @@ Loss: ``L = -γ·NLL(forget) + α·R(retain)``, with ``R`` the retain NLL (TOFU'
 ``grad_diff``) or ``KL(π_ref ‖ π_θ)`` on retain answers (TOFU's ``KL`` baseline); Liu et al.
 2022 ("Continual learning and private unlearning"), Maini et al. 2024 (TOFU §5).
 Published defaults (TOFU): lr 1e-5, 5 epochs, batch 32, γ = α = 1, retain loss NLL.
-World defaults for the mini-tofu model are below (see :mod:`unlearnbench.baselines.ga`).
+World tasks carry their own defaults (see :mod:`unlearnbench.baselines.ga`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from unlearnbench.unlearning import register_method
 
 @dataclass
 class GradDiffConfig(LoopConfig):
-    epochs: int = 5
-    lr: float = 1e-3          # TOFU: 1e-5 (7B)
-    batch_size: int = 16      # TOFU: 32
+    epochs: int = 5           # TOFU: 5
+    lr: float = 1e-5          # TOFU: 1e-5
+    batch_size: int = 8       # x grad_accum 4 = the effective batch 32 of the paper's runs
+    grad_accum: int = 4
+    warmup_ratio: float = 0.2  # TOFU: one epoch of 5
     gamma: float = 1.0        # forget-term weight (TOFU: 1)
     alpha: float = 1.0        # retain-term weight (TOFU: 1)
     retain_loss: str = "nll"  # "nll" (TOFU grad_diff) or "kl" (TOFU KL)

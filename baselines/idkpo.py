@@ -7,7 +7,7 @@ forget answer as the rejected one ``y_l``, plus a retain term; TOFU's ``idk`` va
 + α·NLL(retain)``. Refusals come from the task's IDK list (TOFU's ``idontknow.jsonl``).
 
 Published defaults (NPO paper's TOFU runs): β = 0.1, lr 1e-5, 10 epochs, batch 32,
-retain weight 1. World defaults below.
+retain weight 1: the Config defaults. World tasks carry their own.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from unlearnbench.unlearning import register_method
 
 @dataclass
 class IdkPOConfig(LoopConfig):
-    epochs: int = 5
-    lr: float = 1e-3          # paper: 1e-5 (7B)
-    batch_size: int = 16      # paper: 32
+    epochs: int = 10          # paper: 10
+    lr: float = 1e-5          # paper: 1e-5
+    batch_size: int = 8       # x grad_accum 4 = the effective batch 32 of the paper's runs
+    grad_accum: int = 4
     beta: float = 0.1         # paper: 0.1
     alpha: float = 1.0        # retain NLL weight
 

@@ -9,7 +9,8 @@ weight ``σ(β log π_θ/π_ref)`` vanish once an example is forgotten, which is
 degrades utility more slowly than GA.
 
 Published defaults (TOFU runs of licong-lin/negative-preference-optimization): β = 0.1,
-lr 1e-5, 10 epochs, effective batch 32, retain weight 1. World defaults below.
+lr 1e-5, 10 epochs, effective batch 32, retain weight 1: the Config defaults. World tasks
+carry their own (``settings["method_defaults"]``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from unlearnbench.unlearning import register_method
 
 @dataclass
 class NPOConfig(LoopConfig):
-    epochs: int = 5
-    lr: float = 1e-3          # paper: 1e-5 (7B)
-    batch_size: int = 16      # paper: 32
+    epochs: int = 10          # paper: 10
+    lr: float = 1e-5          # paper: 1e-5
+    batch_size: int = 8       # x grad_accum 4 = the effective batch 32 of the paper's runs
+    grad_accum: int = 4
     beta: float = 0.1         # paper: 0.1
     alpha: float = 1.0        # retain NLL weight (NPO+RT: 1); 0 gives plain NPO
 

@@ -8,7 +8,7 @@ No reference model; the length normalisation removes NPO's bias towards short an
 Published defaults (OPTML-Group/Unlearn-Simple, TOFU/README.md and config/forget.yaml,
 Llama-2-7B-chat): forget10: β = 4.5, forget weight 0.125 (``npo_coeff``); forget05: β = 2.5,
 weight 0.1375; γ = 0; retain NLL weight 1; lr 1e-5; 20 epochs; batch 32 (8 GPUs × 1 × 4).
-World defaults below (β and γ kept at the forget10 values).
+The Config holds the forget10 values; world tasks carry their own (``settings["method_defaults"]``).
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from unlearnbench.unlearning import register_method
 
 @dataclass
 class SimNPOConfig(LoopConfig):
-    epochs: int = 5
-    lr: float = 1e-3          # paper: 1e-5 (7B)
-    batch_size: int = 16      # paper: 32
+    epochs: int = 20          # paper: 20
+    lr: float = 1e-5          # paper: 1e-5
+    batch_size: int = 8       # x grad_accum 4 = the effective batch 32 of the paper's runs
+    grad_accum: int = 4
     beta: float = 4.5         # paper (TOFU forget10): 4.5
     gamma: float = 0.0        # reward margin; paper: 0
-    forget_weight: float = 1.0  # paper: 0.125 (npo_coeff) with lr 1e-5 x 20 epochs
+    forget_weight: float = 0.125  # paper: 0.125 (npo_coeff, forget10)
     alpha: float = 1.0        # retain NLL weight; paper: 1
 
 

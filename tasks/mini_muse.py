@@ -236,14 +236,14 @@ WORLDS.register("mini-muse", WORLD, modality="llm",
 
 
 def _register() -> None:
-    from unlearnbench.tasks.mini_tofu import TINY_LLAMA_RMU
+    from unlearnbench.tasks.mini_tofu import TINY_LLAMA_METHODS
     from unlearnbench.tasks.muse import MUSE_NEWS, MUSE_SETTINGS, variants
 
     base = MUSE_NEWS.replace(
         name="mini-muse/news", source={"kind": "world", "name": "mini-muse"}, world="mini-muse",
         splits={k: v for k, v in MUSE_NEWS.splits.items() if not k.endswith("_icl")},
         settings={**MUSE_SETTINGS, "verbmem_max_new_tokens": 64, "knowmem_max_new_tokens": 16,
-                  "train_chunk_chars": None, "template": "raw", "method_defaults": {"rmu": TINY_LLAMA_RMU}},
+                  "train_chunk_chars": None, "template": "raw", "method_defaults": TINY_LLAMA_METHODS},
         description="mini-MUSE news: unlearn generated news articles; VerbMem, KnowMem, PrivLeak (embedded world)")
     for t in (base, *variants(base)):
         TASKS.register(t.name, t, modality="llm", version=t.version, description=t.description)

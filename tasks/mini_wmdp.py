@@ -266,6 +266,7 @@ WORLDS.register("mini-wmdp", WORLD, modality="llm",
 
 
 def _register() -> None:
+    from unlearnbench.tasks.mini_tofu import TINY_LLAMA_METHODS
     from unlearnbench.tasks.wmdp import WMDP_BIO
 
     t = WMDP_BIO.replace(
@@ -273,7 +274,7 @@ def _register() -> None:
         splits={"forget": "mcq/hazard", "utility": "mcq/benign", "forget_train": "corpus/hazard_forget",
                 "retain_train": "corpus/benign_retain"},
         settings={"subjects": dict(SUBJECTS), "limit": None, "template": "raw",
-                  "method_defaults": {"rmu": RMU_DEFAULTS}},
+                  "method_defaults": {**TINY_LLAMA_METHODS, "rmu": RMU_DEFAULTS}},
         description="mini-WMDP: unlearn a fictional hazardous domain (MCQ accuracy to chance), benign MCQs hold")
     TASKS.register(t.name, t, modality="llm", version=t.version, description=t.description)
 
