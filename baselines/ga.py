@@ -22,9 +22,6 @@ from unlearnbench.unlearning import register_method
 @dataclass
 class GAConfig(LoopConfig):
     epochs: int = 5           # TOFU: 5
-    lr: float = 1e-5          # TOFU: 1e-5
-    batch_size: int = 8       # x grad_accum 4 = the effective batch 32 of the paper's runs
-    grad_accum: int = 4
     warmup_ratio: float = 0.2  # TOFU: one epoch of 5
 
 

@@ -33,13 +33,16 @@ from unlearnbench.errors import UserError
 
 @dataclass
 class LoopConfig:
-    """Fields shared by every LLM method's ``Config`` (defaults are the world's; see each method)."""
+    """Fields shared by every LLM method's ``Config``. The defaults are the published 7B
+    recipes' (TOFU, NPO, SimNPO, IdkPO: lr 1e-5, effective batch 32); each method overrides what
+    its paper sets differently, and embedded-world tasks carry their own values
+    (:func:`unlearnbench.unlearning.task_defaults`)."""
 
     epochs: int = 5                # passes over the forget set (TOFU unlearning: 5)
     max_steps: int | None = None   # stop after this many optimizer steps (overrides epochs)
-    lr: float = 1e-5               # TOFU / NPO / SimNPO use 1e-5 on 7B models
+    lr: float = 1e-5               # TOFU / NPO / SimNPO / IdkPO use 1e-5 on 7B models
     batch_size: int = 8            # forget examples per process per micro-batch
-    grad_accum: int = 1            # micro-batches per optimizer step
+    grad_accum: int = 4            # micro-batches per optimizer step (8 x 4 = the papers' batch 32)
     warmup_ratio: float = 0.1      # share of the steps with linear warm-up (TOFU: one epoch of 5)
     weight_decay: float = 0.01     # TOFU's AdamW weight decay
     max_grad_norm: float = 1.0     # gradient clipping

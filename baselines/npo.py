@@ -24,9 +24,6 @@ from unlearnbench.unlearning import register_method
 @dataclass
 class NPOConfig(LoopConfig):
     epochs: int = 10          # paper: 10
-    lr: float = 1e-5          # paper: 1e-5
-    batch_size: int = 8       # x grad_accum 4 = the effective batch 32 of the paper's runs
-    grad_accum: int = 4
     beta: float = 0.1         # paper: 0.1
     alpha: float = 1.0        # retain NLL weight (NPO+RT: 1); 0 gives plain NPO
 

@@ -30,6 +30,7 @@ class RMUConfig(LoopConfig):
     max_steps: int | None = 150  # paper: max_num_batches 150
     lr: float = 5e-5             # paper: 5e-5
     batch_size: int = 4          # paper: 4
+    grad_accum: int = 1          # paper: none
     warmup_ratio: float = 0.0    # paper: constant lr
     layer: int = 7               # paper: 7 (of 32); negative counts from the top (-1 = last layer)
     n_update_layers: int = 3     # paper: layers 5, 6, 7 (the MLP down-projections)

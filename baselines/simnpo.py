@@ -22,9 +22,6 @@ from unlearnbench.unlearning import register_method
 @dataclass
 class SimNPOConfig(LoopConfig):
     epochs: int = 20          # paper: 20
-    lr: float = 1e-5          # paper: 1e-5
-    batch_size: int = 8       # x grad_accum 4 = the effective batch 32 of the paper's runs
-    grad_accum: int = 4
     beta: float = 4.5         # paper (TOFU forget10): 4.5
     gamma: float = 0.0        # reward margin; paper: 0
     forget_weight: float = 0.125  # paper: 0.125 (npo_coeff, forget10)

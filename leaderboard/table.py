@@ -266,7 +266,9 @@ def _reference_for(spec: TableSpec, task) -> Path | None:
             raise UserError(f"reference for {task.name} not found: {ref}")
         return ref
     if task.world and task.references:
-        return Path(WORLDS.get(task.world).reference(task))
+        world = WORLDS.get(task.world)
+        world.prepare(task)  # target and retain, side by side where the world can: the cells need both
+        return Path(world.reference(task))
     if task.references:  # never score silently without the metrics that need a reference
         raise UserError(f"task {task.name} needs a reference artefact ({', '.join(task.references)}): add "
                         f"`references: {{{task.name}: FILE}}` to the spec (build FILE with `unlearnbench reference build`)")

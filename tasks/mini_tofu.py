@@ -84,20 +84,15 @@ class MiniTofuWorld(World):
     name = "mini-tofu"
 
     def root(self) -> Path:
-        r = recipe()
-        h = canonical_json_hash({"world": self.name, "version": WORLD_VERSION, "recipe": r})[:12]
-        return cache.home() / "worlds" / self.name / f"{cache.scale()}-{h}"
+        return world_root(self.name, WORLD_VERSION, recipe())
 
     # data ------------------------------------------------------------------------------
     def data_dir(self, task: TaskSpec | None = None) -> Path:
-        out = self.root() / "data"
-        if (out / "manifest.json").exists():
-            return out
         from unlearnbench.tasks.mini_tofu_data import build_splits
 
         r = recipe()
-        splits = build_splits(r["seed"], r["n_authors"], r["n_holdout"], r["n_retain_eval"])
-        return publish_splits(out, splits, {"recipe": r, "version": WORLD_VERSION})
+        return cached_splits(self.root(), WORLD_VERSION, r, lambda: build_splits(
+            r["seed"], r["n_authors"], r["n_holdout"], r["n_retain_eval"]))
 
     def split(self, name: str) -> list[dict]:
         f = self.data_dir() / f"{name}.json"
@@ -211,7 +206,7 @@ class MiniTofuWorld(World):
             return out
         from unlearnbench.runner import build_reference
 
-        ckpt = self.prepare(task)["retain"]  # the target too, side by side: scoring it comes next
+        ckpt = self.checkpoint(task, "retain")
         out.parent.mkdir(parents=True, exist_ok=True)
         build_reference(task.name, str(ckpt), out, progress=_progress())
         return out
@@ -231,6 +226,20 @@ def _tmpdir(out: Path) -> Path:
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     return tmp
+
+
+def world_root(name: str, version: int, r: dict) -> Path:
+    """A world's cache folder: ``$UNLEARNBENCH_HOME/worlds/<name>/<scale>-<hash of version + recipe>``."""
+    h = canonical_json_hash({"world": name, "version": version, "recipe": r})[:12]
+    return cache.home() / "worlds" / name / f"{cache.scale()}-{h}"
+
+
+def cached_splits(root: Path, version: int, r: dict, build) -> Path:
+    """``root/data``, written once from ``build()`` (``{split: rows}``) by :func:`publish_splits`."""
+    out = root / "data"
+    if (out / "manifest.json").exists():
+        return out
+    return publish_splits(out, build(), {"recipe": r, "version": version})
 
 
 def publish_splits(out: Path, splits: dict[str, list[dict]], manifest: dict) -> Path:

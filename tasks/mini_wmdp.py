@@ -42,7 +42,7 @@ from unlearnbench import cache
 from unlearnbench.errors import UserError
 from unlearnbench.protocol import World
 from unlearnbench.registry import TASKS, WORLDS
-from unlearnbench.results import atomic_write_json, canonical_json_hash
+from unlearnbench.results import atomic_write_json
 from unlearnbench.spec import TaskSpec
 
 WORLD_VERSION = 4  # 2: 6 option orders and 40/60 epochs (v1's 2 orders x 15 epochs left a 38 % target)
@@ -180,16 +180,14 @@ class MiniWmdpWorld(World):
     name = "mini-wmdp"
 
     def root(self) -> Path:
-        h = canonical_json_hash({"world": self.name, "version": WORLD_VERSION, "recipe": recipe()})[:12]
-        return cache.home() / "worlds" / self.name / f"{cache.scale()}-{h}"
+        from unlearnbench.tasks.mini_tofu import world_root
+
+        return world_root(self.name, WORLD_VERSION, recipe())
 
     def data_dir(self, task: TaskSpec | None = None) -> Path:
-        out = self.root() / "data"
-        if (out / "manifest.json").exists():
-            return out
-        from unlearnbench.tasks.mini_tofu import publish_splits
+        from unlearnbench.tasks.mini_tofu import cached_splits
 
-        return publish_splits(out, build_splits(recipe()), {"recipe": recipe(), "version": WORLD_VERSION})
+        return cached_splits(self.root(), WORLD_VERSION, recipe(), lambda: build_splits(recipe()))
 
     def split(self, name: str) -> list[dict]:
         return json.loads((self.data_dir() / f"{name}.json").read_text(encoding="utf-8"))
