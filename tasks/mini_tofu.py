@@ -138,10 +138,11 @@ class MiniTofuWorld(World):
         self._base()  # shared by every fine-tuned role: built once, before the workers start
         missing = [(task.name, role) for role in roles
                    if (p := self._plan(task, role)) is not None and not (self.root() / p[0] / "config.json").exists()]
-        if len(missing) > 1:
-            from unlearnbench.parallel import run_jobs
+        from unlearnbench.parallel import build_workers, run_jobs
 
-            run_jobs(_build_role, missing)
+        workers = build_workers(len(missing))  # validates $UNLEARNBENCH_BUILD_WORKERS even when nothing is missing
+        if workers > 1:
+            run_jobs(_build_role, missing, workers)
         return {role: self.checkpoint(task, role) for role in roles}
 
     def _tokenizer(self) -> Path:

@@ -16,7 +16,9 @@ import torch
 # Tiny models gain nothing from intra-op threads, and lose a lot when cores are shared.
 torch.set_num_threads(int(os.environ.get("UNLEARNBENCH_TEST_THREADS", "1")))
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+# Real data from other projects (TOFU's published logs ...): ``../shared/fixtures`` beside the
+# checkout, or wherever ``$UNLEARNBENCH_FIXTURES`` points; the parity tests skip without it.
+FIXTURES = Path(os.environ.get("UNLEARNBENCH_FIXTURES") or Path(__file__).resolve().parents[1].parent / "shared" / "fixtures")
 
 
 @pytest.fixture(scope="session", autouse=True)
