@@ -11,7 +11,8 @@ methods:
   tokenised with :meth:`CausalLM.encode_qa`, exactly as scoring tokenises them (prompt
   masked with -100, EOS appended as the template says);
 * optimisation: AdamW, linear warm-up then linear decay (TOFU's and the NPO code's
-  schedule), gradient clipping, gradient accumulation, ``epochs`` or ``max_steps``;
+  schedule) or a constant lr (``lr_schedule``), gradient clipping (``max_grad_norm``;
+  0 turns it off), gradient accumulation, ``epochs`` or ``max_steps``;
 * optional LoRA through ``peft`` (merged back into the weights at the end);
 * scale-out: the loop is written against ``accelerate.Accelerator``, so it runs unchanged
   single-process on CPU/GPU and under ``accelerate launch`` (DDP; the forget set is
@@ -44,6 +45,7 @@ class LoopConfig:
     batch_size: int = 8            # forget examples per process per micro-batch
     grad_accum: int = 4            # micro-batches per optimizer step (8 x 4 = the papers' batch 32)
     warmup_ratio: float = 0.1      # share of the steps with linear warm-up (TOFU: one epoch of 5)
+    lr_schedule: str = "linear"    # after warm-up: "linear" decay to 0 (TOFU, NPO) or "constant" (RMU)
     weight_decay: float = 0.01     # TOFU's AdamW weight decay
     max_grad_norm: float = 1.0     # gradient clipping
     lora_r: int = 0                # > 0: train a LoRA adapter of this rank instead of all weights
@@ -210,9 +212,11 @@ def train(method: LLMMethod, lm, data: dict, config, *, progress: bool = True):
     steps_per_epoch = max(1, math.ceil(len(loader) / config.grad_accum))
     total = config.max_steps or steps_per_epoch * config.epochs
     n_warm = int(config.warmup_ratio * total)
+    decay = config.lr_schedule == "linear"
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt.optimizer if hasattr(opt, "optimizer") else opt,
-        lambda s: (s + 1) / (n_warm + 1) if s < n_warm else max(0.0, (total - s) / max(1, total - n_warm)))
+        lambda s: (s + 1) / (n_warm + 1) if s < n_warm
+        else max(0.0, (total - s) / max(1, total - n_warm)) if decay else 1.0)
 
     ctx = Context(model=model, ref_model=ref, config=config, accelerator=acc, state={"seed": seed})
     method.setup(ctx)
@@ -263,5 +267,7 @@ def _check_config(config) -> None:
             raise UserError(f"{field} must be >= 1, got {getattr(config, field)}")
     if config.lr <= 0:
         raise UserError(f"lr must be > 0, got {config.lr}")
+    if config.lr_schedule not in ("linear", "constant"):
+        raise UserError(f"lr_schedule must be 'linear' or 'constant', got {config.lr_schedule!r}")
     if config.max_steps is not None and config.max_steps < 1:
         raise UserError(f"max_steps must be >= 1, got {config.max_steps}")

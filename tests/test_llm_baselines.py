@@ -169,6 +169,40 @@ def test_rmu_leaves_unselected_weights_bit_identical(tiny_lm):
     assert changed == {"model.layers.0.mlp.down_proj.weight", "model.layers.1.mlp.down_proj.weight"}
 
 
+def test_rmu_reads_the_decoder_layer_output_not_the_final_norm(tiny_lm):
+    # WMDP's forward_with_cache hooks model.model.layers[l]; HF's hidden_states[l + 1] equals it
+    # except at the last layer, where it is the final RMSNorm's output.
+    from unlearnbench.baselines.rmu import layer_output
+
+    m = tiny_lm.model.eval()
+    enc = tiny_lm.tokenizer(["What is fact 3?", "Fact 1 is river."], return_tensors="pt", padding=True)
+    batch = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+    with torch.no_grad():
+        hs = m(**batch, output_hidden_states=True).hidden_states
+        outs = [layer_output(m, batch, layer) for layer in m.model.layers]
+    assert torch.allclose(outs[0], hs[1]) and torch.allclose(outs[1], hs[2])
+    assert torch.allclose(m.model.norm(outs[-1]), hs[-1])  # hidden_states[-1] is normed ...
+    assert not torch.allclose(outs[-1], hs[-1], atol=1e-3)  # ... the layer output is not
+
+
+def test_constant_schedule_keeps_the_lr_and_linear_decays_it(tiny_lm, monkeypatch):
+    seen = {}
+    real = torch.optim.lr_scheduler.LambdaLR
+
+    class Spy(real):
+        def __init__(self, opt, fn):
+            seen["lrs"] = [fn(s) for s in range(4)]
+            super().__init__(opt, fn)
+
+    monkeypatch.setattr(torch.optim.lr_scheduler, "LambdaLR", Spy)
+    _run(tiny_lm, "rmu", max_steps=4)
+    assert seen["lrs"] == [1.0, 1.0, 1.0, 1.0]  # RMU: plain AdamW at a constant lr
+    _run(tiny_lm, "ga", max_steps=4, warmup_ratio=0.0)
+    assert seen["lrs"] == [1.0, 0.75, 0.5, 0.25]  # TOFU: linear decay
+    with pytest.raises(UserError, match="lr_schedule"):
+        _run(tiny_lm, "ga", lr_schedule="cosine")
+
+
 def test_lora_is_merged_back(tiny_lm):
     out = _run(tiny_lm, "ga", lora_r=2, lr=1e-2)
     assert type(out.model).__name__ == "LlamaForCausalLM"
@@ -205,8 +239,9 @@ def test_task_defaults_sit_between_config_defaults_and_overrides():
     rmu = get_method("rmu", "llm")
     paper = make_config(rmu)
     assert (paper.layer, paper.steering_coeff, paper.alpha, paper.lr, paper.max_steps) == (7, 6.5, 1200.0, 5e-5, 150)
+    assert (paper.lr_schedule, paper.max_grad_norm, paper.warmup_ratio) == ("constant", 0.0, 0.0)  # plain AdamW
     world = make_config(rmu, None, get_task("mini-wmdp/hazard"))
-    assert world.layer == -1 and world.steering_coeff != 6.5 and world.max_steps is None
+    assert world.layer == -2 and world.steering_coeff != 6.5 and world.max_steps is None
     mine = make_config(rmu, ["steering_coeff=9"], get_task("mini-wmdp/hazard"))
     assert mine.steering_coeff == 9.0 and mine.layer == world.layer
     assert make_config(rmu, None, get_task("wmdp/bio")) == paper  # real tasks keep the paper's values
