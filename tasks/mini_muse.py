@@ -22,6 +22,7 @@ data this module generates in muse-bench/MUSE-News's schema (``raw``, ``verbmem`
 Measured at the ``default`` recipe (16 forget / 16 holdout articles, PrivLeak from Min-K% 40 %):
 ``target`` PrivLeak -56, VerbMem 0.46; ``retain2`` (a second retrained model) PrivLeak +0.8,
 VerbMem 0.19. KnowMem is weak at this size (target 0.10 / 0.14 on forget / retain QA).
+RMU with the task's defaults (``RMU_DEFAULTS``): PrivLeak -17, VerbMem 0.23.
 
 Tokenizer, model and training loop are mini-TOFU's (:mod:`unlearnbench.tasks.mini_tofu_models`),
 with the ``raw`` template: every token of a document after ``<bos>`` is trained on.
@@ -170,15 +171,29 @@ class MiniMuseWorld(World):
         d = self.data_dir()
         return [r["text"] for n in names for r in json.loads((d / f"{n}.json").read_text(encoding="utf-8"))]
 
-    def checkpoint(self, task: TaskSpec, role: str) -> Path:
+    def checkpoint(self, task: TaskSpec, role: str, position: int = 0) -> Path:
         seed = recipe()["seed"]
         if role == "target":
-            return self._trained("target", ("raw/forget", "raw/retain1", "raw/retain2"), seed)
+            return self._trained("target", ("raw/forget", "raw/retain1", "raw/retain2"), seed, position)
         if role in ("retain", "retrain"):
-            return self._trained("retain", ("raw/retain1", "raw/retain2"), seed)
+            return self._trained("retain", ("raw/retain1", "raw/retain2"), seed, position)
         if role == "retain2":
-            return self._trained("retain2", ("raw/retain1", "raw/retain2"), seed + RETAIN2_SEED_OFFSET)
+            return self._trained("retain2", ("raw/retain1", "raw/retain2"), seed + RETAIN2_SEED_OFFSET, position)
         raise UserError(f"mini-muse has no model role {role!r}; roles: target, retain (= retrain), retain2")
+
+    def prepare(self, task: TaskSpec, roles: tuple[str, ...] = ("target", "retain")) -> dict[str, Path]:
+        """Build the missing ``roles`` side by side (:mod:`unlearnbench.parallel`), after the
+        tokenizer they share; the same bytes as building them one by one."""
+        from unlearnbench.parallel import build_workers, run_jobs
+
+        self._tokenizer()
+        names = {"retrain": "retain"}
+        missing = sorted({names.get(r, r) for r in roles
+                          if not (self.root() / names.get(r, r) / "config.json").exists()})
+        workers = build_workers(len(missing))  # validates $UNLEARNBENCH_BUILD_WORKERS even when nothing is missing
+        if workers > 1:
+            run_jobs(_build_role, [(task.name, role) for role in missing], workers)
+        return {role: self.checkpoint(task, role) for role in roles}
 
     def _tokenizer(self) -> Path:
         out = self.root() / "tokenizer"
@@ -192,7 +207,7 @@ class MiniMuseWorld(World):
                         recipe()["vocab_size"]).save_pretrained(tmp)
         return _publish(tmp, out)
 
-    def _trained(self, name: str, corpora: tuple[str, ...], seed: int) -> Path:
+    def _trained(self, name: str, corpora: tuple[str, ...], seed: int, position: int = 0) -> Path:
         out = self.root() / name
         if (out / "config.json").exists():
             return out
@@ -206,7 +221,7 @@ class MiniMuseWorld(World):
         docs = [{"question": "", "answer": t} for t in self.texts(*corpora)]
         t0 = time.perf_counter()
         losses = train_qa(lm, docs, epochs=r["epochs"], lr=r["lr"], batch_size=r["batch_size"], warmup=r["warmup"],
-                          seed=seed, desc=f"mini-muse: training {name}", progress=_progress())
+                          seed=seed, desc=f"mini-muse: training {name}", progress=_progress(), position=position)
         tmp = _tmpdir(out)
         lm.name = f"mini-muse/{name}"
         lm.save(tmp)
@@ -228,6 +243,27 @@ class MiniMuseWorld(World):
         return out
 
 
+# RMU on the default world (2 layers; layer outputs have norms ~50), tuned with ``--set``
+# sweeps at batch 4 x 25 epochs, constant lr (the paper's optimiser). The target scores VerbMem
+# 0.46, KnowMem 0.10 / 0.14 (forget / retain), PrivLeak -56; a retrained model VerbMem 0.19,
+# PrivLeak ~0. Layer -2 (= 0) either moves nothing (α = 1000) or erases both corpora (α = 100:
+# VerbMem <= 0.06, retain KnowMem 0.03) with PrivLeak still -51 to -64. At layer -1, c = 100,
+# lr 1e-3, seeds 0 / 1 / 2 give VerbMem, retain KnowMem, PrivLeak: α = 100: 0.14 / 0.06 / -1.5,
+# 0.16 / 0.04 / +0.8, 0.07 / 0.03 / +7.6 (PrivLeak at 0, utility lost); α = 300 (the default):
+# 0.23 / 0.07 / -17, 0.25 / 0.10 / -17, 0.26 / 0.08 / -17 (VerbMem at the retrained level,
+# some utility kept, PrivLeak a third of the target's); α = 1000: 0.37 / 0.12 / -52. Larger c or lr
+# erase the forget text (VerbMem <= 0.05) and swing PrivLeak to +1 ... +48. MUSE's paper reports
+# the same trade-off (no method both forgets and keeps utility).
+RMU_DEFAULTS = {"epochs": 25, "max_steps": None, "lr": 1e-3, "batch_size": 4, "layer": -1, "n_update_layers": 3,
+                "steering_coeff": 100.0, "alpha": 300.0}
+
+def _build_role(task_name: str, role: str, position: int = 0) -> str:
+    """Worker of :meth:`MiniMuseWorld.prepare` (module level, so a spawned process can run it)."""
+    from unlearnbench.runner import get_task
+
+    return str(WORLD.checkpoint(get_task(task_name), role, position=position))
+
+
 WORLD = MiniMuseWorld()
 WORLDS.register("mini-muse", WORLD, modality="llm",
                 description="generated local-news articles (MUSE-News-like) with a tiny Llama trained from scratch")
@@ -241,7 +277,8 @@ def _register() -> None:
         name="mini-muse/news", source={"kind": "world", "name": "mini-muse"}, world="mini-muse",
         splits={k: v for k, v in MUSE_NEWS.splits.items() if not k.endswith("_icl")},
         settings={**MUSE_SETTINGS, "verbmem_max_new_tokens": 64, "knowmem_max_new_tokens": 16,
-                  "train_chunk_chars": None, "template": "raw", "method_defaults": TINY_LLAMA_METHODS},
+                  "train_chunk_chars": None, "template": "raw",
+                  "method_defaults": {**TINY_LLAMA_METHODS, "rmu": RMU_DEFAULTS}},
         description="mini-MUSE news: unlearn generated news articles; VerbMem, KnowMem, PrivLeak (embedded world)")
     for t in (base, *variants(base)):
         TASKS.register(t.name, t, modality="llm", version=t.version, description=t.description)

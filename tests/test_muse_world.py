@@ -112,3 +112,50 @@ def test_llm_baselines_run_unchanged_on_mini_muse(method):
     res = score(task.name, "unlearned", model=model, reference=WORLDS.get("mini-muse").reference(task),
                 progress=False).result
     assert "privleak" in res["metrics"]
+
+
+def test_models_built_side_by_side_equal_models_built_one_by_one(tmp_path, monkeypatch):
+    """prepare() trains the roles in spawned single-threaded processes; the bytes must match a
+    one-process build."""
+    from unlearnbench.results import weights_sha256
+    from unlearnbench.runner import get_task
+    from unlearnbench.tasks.mini_muse import WORLD
+
+    task = get_task("mini-muse/news")
+    monkeypatch.setenv("UNLEARNBENCH_HOME", str(tmp_path / "side"))
+    monkeypatch.setenv("UNLEARNBENCH_BUILD_WORKERS", "2")
+    side = WORLD.prepare(task, ("retrain", "retain2"))
+    assert side["retrain"].name == "retain" and side["retain2"].name == "retain2"
+    monkeypatch.setenv("UNLEARNBENCH_HOME", str(tmp_path / "one"))
+    monkeypatch.setenv("UNLEARNBENCH_BUILD_WORKERS", "1")
+    one = WORLD.prepare(task, ("retrain", "retain2"))
+    for role in ("retrain", "retain2"):
+        assert one[role] != side[role] and weights_sha256(one[role]) == weights_sha256(side[role])
+    assert weights_sha256(one["retrain"]) != weights_sha256(one["retain2"])  # another seed
+
+
+@pytest.mark.slow
+def test_default_world_privleak_and_rmu_defaults(monkeypatch):
+    """Issue 4's check at the default world (~35 s cold on 2 cores): the target's PrivLeak is
+    strongly negative, a second retrained model's is near 0, and RMU with the task's defaults
+    moves PrivLeak and VerbMem towards the retrained model's. Measured: target PrivLeak -56.1
+    (VerbMem 0.46), retain2 +0.8 (0.19), RMU -17.4 (0.23)."""
+    monkeypatch.setenv("UNLEARNBENCH_SCALE", "default")
+    from unlearnbench.registry import WORLDS
+    from unlearnbench.runner import get_task, score
+    from unlearnbench.unlearning import unlearn
+
+    task = get_task("mini-muse/news")
+    world = WORLDS.get("mini-muse")
+    world.prepare(task, ("target", "retain", "retain2"))
+    ref = world.reference(task)
+
+    def metrics(checkpoint, model=None):
+        m = score(task.name, checkpoint, model=model, reference=ref, progress=False).result["metrics"]
+        return m["privleak"]["value"], m["forget/verbmem"]["value"]
+
+    target, retain2 = metrics("world:target"), metrics("world:retain2")
+    assert target[0] < -30 and abs(retain2[0]) < 10, (target, retain2)
+    model, _ = unlearn(task.name, "rmu", progress=False)
+    rmu = metrics("rmu", model)
+    assert target[0] + 20 < rmu[0] < 10 and rmu[1] < target[1] - 0.1, (target, rmu)
