@@ -60,10 +60,14 @@ RECIPES = {
 }
 # SmolLM2-135M-Instruct fine-tuned on the world's data (TOFU fine-tunes its base models 5 epochs
 # at lr 1e-5; a 135M model needs a larger lr to memorise in a few epochs). Build time, measured
-# on 2 quiet CPU cores (fp32, 2 torch threads; 8 timed steps of 16 QA, extrapolated): 4.8 s per
-# step, so the default world's 235 steps (744 QA x 5 epochs) take ~19 min per model, plus 24 s
-# to convert the GGUF once; on cores shared with another job a step took 13.8 s (~54 min).
-# Minutes on one GPU. Not part of the default test suite (slow marker).
+# end to end on 2 quiet CPU cores (fp32, 2 torch threads): 981 s for the target (744 QA x 5
+# epochs) and 987 s for retain90, i.e. ~16.5 min per model; the forget10 reference (convert the
+# GGUF once, train retain90, score it) took 20 min 10 s and scoring the target 19 min 47 s with
+# its build. On cores shared with another job a step took 13.8 s instead of ~4.2 s. Scores on
+# forget10 (default world): target forget ROUGE-L 0.55, model utility 0.29, forget quality 3.2e-9
+# against smollm2-retain: 5 epochs leave the QA half memorised, and the fictional "real authors"
+# and world facts, which the tiny Llama learns in its pre-training stage, are new to SmolLM2
+# (ROUGE 0.15 / 0.17). Minutes on one GPU. Not part of the default test suite (slow marker).
 SMOLLM2_RECIPE = {"epochs": 5, "lr": 5e-5, "batch_size": 16, "warmup": 0.1}
 RETAIN2_SEED_OFFSET = 1
 PERCENTS = ("01", "05", "10")
