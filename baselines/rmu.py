@@ -97,7 +97,6 @@ class RMU(LLMMethod):
         hidden = unwrapped.config.hidden_size
         ctx.state["control"] = rmu_control_vector(hidden, ctx.config.steering_coeff, g).to(ctx.accelerator.device)
         idx = _layer_index(unwrapped, ctx.config.layer)
-        ctx.state["layer"] = idx
         ctx.state["modules"] = (_layers(unwrapped)[idx], _layers(ctx.ref_model)[idx])
 
     def loss(self, ctx, batch):

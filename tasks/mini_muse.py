@@ -171,15 +171,17 @@ class MiniMuseWorld(World):
         d = self.data_dir()
         return [r["text"] for n in names for r in json.loads((d / f"{n}.json").read_text(encoding="utf-8"))]
 
+    # role -> (model folder, training corpora, seed offset); "retrain" is MUSE's name for "retain"
+    ROLES = {"target": ("target", ("raw/forget", "raw/retain1", "raw/retain2"), 0),
+             "retain": ("retain", ("raw/retain1", "raw/retain2"), 0),
+             "retrain": ("retain", ("raw/retain1", "raw/retain2"), 0),
+             "retain2": ("retain2", ("raw/retain1", "raw/retain2"), RETAIN2_SEED_OFFSET)}
+
     def checkpoint(self, task: TaskSpec, role: str, position: int = 0) -> Path:
-        seed = recipe()["seed"]
-        if role == "target":
-            return self._trained("target", ("raw/forget", "raw/retain1", "raw/retain2"), seed, position)
-        if role in ("retain", "retrain"):
-            return self._trained("retain", ("raw/retain1", "raw/retain2"), seed, position)
-        if role == "retain2":
-            return self._trained("retain2", ("raw/retain1", "raw/retain2"), seed + RETAIN2_SEED_OFFSET, position)
-        raise UserError(f"mini-muse has no model role {role!r}; roles: target, retain (= retrain), retain2")
+        if role not in self.ROLES:
+            raise UserError(f"mini-muse has no model role {role!r}; roles: target, retain (= retrain), retain2")
+        name, corpora, offset = self.ROLES[role]
+        return self._trained(name, corpora, recipe()["seed"] + offset, position)
 
     def prepare(self, task: TaskSpec, roles: tuple[str, ...] = ("target", "retain")) -> dict[str, Path]:
         """Build the missing ``roles`` side by side (:mod:`unlearnbench.parallel`), after the
@@ -187,9 +189,8 @@ class MiniMuseWorld(World):
         from unlearnbench.parallel import build_workers, run_jobs
 
         self._tokenizer()
-        names = {"retrain": "retain"}
-        missing = sorted({names.get(r, r) for r in roles
-                          if not (self.root() / names.get(r, r) / "config.json").exists()})
+        folders = {self.ROLES[r][0]: r for r in roles if r in self.ROLES}  # one job per model folder
+        missing = [r for name, r in sorted(folders.items()) if not (self.root() / name / "config.json").exists()]
         workers = build_workers(len(missing))  # validates $UNLEARNBENCH_BUILD_WORKERS even when nothing is missing
         if workers > 1:
             run_jobs(_build_role, [(task.name, role) for role in missing], workers)
