@@ -21,7 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from unlearnbench.classifier import Classifier, small_model_threads
+from unlearnbench.classifier import Classifier
+from unlearnbench.threads import thread_policy
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -64,7 +65,7 @@ def train_loop(module: nn.Module, phases: Callable[[int], Sequence[Phase]] | Seq
     steps_per_epoch = sum(math.ceil(len(p.y) / p.batch_size) for p in plan(0)) or 1
     total = max(1, epochs * steps_per_epoch)
     module.train(train_mode)
-    with small_model_threads(module):
+    with thread_policy(module):
         _epochs(module, plan, opt, named, mask, frozen, epochs=epochs, lr=lr, seed=seed, schedule=schedule,
                 total=total, on_epoch=on_epoch)
     module.eval()

@@ -25,7 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from unlearnbench.baselines.classifier_loop import ClassifierMethod
-from unlearnbench.classifier import small_model_threads
+from unlearnbench.threads import thread_policy
 from unlearnbench.unlearning import register_method
 
 
@@ -65,7 +65,7 @@ class InfluenceUnlearning(ClassifierMethod):
     def run(self, model, task, config, data, seed):
         module = model.module.eval()
         f, r = data["forget"], data["retain"]
-        with small_model_threads(module):
+        with thread_policy(module):
             def grad_sum(x, y):
                 total = None
                 for i in range(0, len(y), config.batch_size):

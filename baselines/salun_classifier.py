@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from unlearnbench.baselines.classifier_loop import ClassifierMethod, optim_kwargs, train_loop
 from unlearnbench.baselines.rl import random_label_phases
-from unlearnbench.classifier import small_model_threads
+from unlearnbench.threads import thread_policy
 from unlearnbench.errors import UserError
 from unlearnbench.unlearning import register_method
 
@@ -42,7 +42,7 @@ def saliency_mask(module: nn.Module, x: torch.Tensor, y: torch.Tensor, keep: flo
     module.eval()
     named = dict(module.named_parameters())
     grads = {n: torch.zeros_like(p) for n, p in named.items()}
-    with small_model_threads(module):
+    with thread_policy(module):
         for i in range(0, len(y), batch_size):
             module.zero_grad(set_to_none=True)
             (-F.cross_entropy(module(x[i:i + batch_size]), y[i:i + batch_size])).backward()

@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from unlearnbench.baselines.classifier_loop import ClassifierMethod
-from unlearnbench.classifier import small_model_threads
+from unlearnbench.threads import thread_policy
 from unlearnbench.unlearning import register_method
 
 
@@ -32,7 +32,7 @@ def fisher_diagonal(module: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_s
     named = dict(module.named_parameters())
     acc = {n: torch.zeros_like(p) for n, p in named.items()}
     batches = 0
-    with small_model_threads(module):
+    with thread_policy(module):
         for i in range(0, len(y), batch_size):
             module.zero_grad(set_to_none=True)
             F.cross_entropy(module(x[i:i + batch_size]), y[i:i + batch_size]).backward()

@@ -21,6 +21,7 @@ def cmd_attacks(args) -> int:
 
 def _parse_names(text: str) -> list[str]:
     from unlearnbench.errors import UserError
+from unlearnbench.threads import thread_policy
     from unlearnbench.registry import ATTACKS
 
     names = [n.strip() for n in text.split(",") if n.strip()]
@@ -69,9 +70,10 @@ def cmd_attack(args) -> int:
         ref_model = load_model(task, "world:retain", **opts)  # forget quality on the rewritten questions
     relearn = A.RelearnConfig(fraction=args.relearn_fraction, epochs=args.relearn_epochs, lr=args.relearn_lr,
                               seed=args.seed)
-    outcomes = A.run_attacks(task, scored.model, names, reference=payload, plain_rows=scored.rows,
-                             reference_model=ref_model, seed=args.seed, relearn=relearn, bits=bits,
-                             group_size=args.group_size, variants=variants, progress=progress)
+    with thread_policy(scored.model):
+        outcomes = A.run_attacks(task, scored.model, names, reference=payload, plain_rows=scored.rows,
+                                 reference_model=ref_model, seed=args.seed, relearn=relearn, bits=bits,
+                                 group_size=args.group_size, variants=variants, progress=progress)
     result = A.add_robustness(scored.result, outcomes)
     if scored.path is not None:
         A.write_robustness(scored.path, scored.result, outcomes)
@@ -112,7 +114,8 @@ def _attack_generic(args, task, names: list[str]) -> int:
                    label=args.label, progress=progress, **opts)
     attacks, details, worst = {}, {}, {}
     for name in names:
-        out = ATTACKS.get(name)(task, scored.model, progress=progress)
+        with thread_policy(scored.model):
+            out = ATTACKS.get(name)(task, scored.model, progress=progress)
         attacks[name] = {k: v["value"] for k, v in out["metrics"].items()}
         details[name] = {"config": out.get("config"), "rows": out.get("rows")}
         for k, v in out["metrics"].items():

@@ -17,18 +17,17 @@ Architectures:
 * ``digits-cnn`` — a small CNN for the 8x8 digits world (two 3x3 convolutions with 16 and 32
   channels, one max-pool, a 64-unit hidden layer; 38 k parameters with the defaults).
 
-Small models (< 2 M parameters) run single-threaded inside :func:`small_model_threads`:
-measured on a loaded 2-core CPU, one SGD step of the digits CNN takes 0.037 s on one
-thread and 0.31 s on two (thread contention dominates such tiny kernels).
+Threads follow the suite's one policy (:mod:`unlearnbench.threads`): measured on a loaded
+2-core CPU, one SGD step of the digits CNN takes 0.037 s on one thread and 0.31 s on two
+(thread contention dominates such tiny kernels), so tiny models run single-threaded.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import contextlib
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -37,6 +36,7 @@ from torch.nn import functional as F
 
 from unlearnbench.errors import UserError
 from unlearnbench.registry import ARCHITECTURES
+from unlearnbench.threads import thread_policy
 
 FORMAT = "unlearnbench/classifier/v1"
 CONFIG_NAME = "classifier.json"
@@ -116,20 +116,6 @@ class DigitsCNN(nn.Module):
         return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
 
 
-@contextlib.contextmanager
-def small_model_threads(module: nn.Module, limit: int = 2_000_000) -> Iterator[None]:
-    """Run torch single-threaded while ``module`` is small (restores the thread count after)."""
-    small = sum(p.numel() for p in module.parameters()) < limit
-    before = torch.get_num_threads()
-    if small and before != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small and before != 1:
-            torch.set_num_threads(before)
-
-
 def build_architecture(name: str, kwargs: dict | None = None) -> nn.Module:
     cls = ARCHITECTURES.get(name)
     try:
@@ -169,7 +155,7 @@ class Classifier:
         was_training = self.module.training
         self.module.eval()
         bs = batch_size or self.batch_size
-        with small_model_threads(self.module):
+        with thread_policy(self.module):
             out = [self.module(x[i:i + bs].to(self.device_name)).float().cpu() for i in range(0, len(x), bs)]
         self.module.train(was_training)
         return torch.cat(out) if out else torch.zeros(0, 0)

@@ -197,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        from unlearnbench.threads import env_threads
+
+        env_threads()  # a bad $UNLEARNBENCH_THREADS fails before any work
         return int(args.func(args) or 0)
     except UserError as e:
         print(f"unlearnbench: error: {e}", file=sys.stderr)

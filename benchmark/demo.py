@@ -56,21 +56,6 @@ def _cached(out: Path, stem: str, key: str):
     return None
 
 
-@contextlib.contextmanager
-def _threads():
-    """The demo's models are tiny (1 M parameters): one intra-op thread is as fast on a quiet
-    machine and many times faster on a shared one (oversubscription). ``UNLEARNBENCH_THREADS``
-    overrides; the previous setting is restored afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("UNLEARNBENCH_THREADS", "1")))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def run_demo(scale: str = "default", out_dir: str | os.PathLike | None = None, methods: str | list[str] = "ga,npo,simnpo",
              *, seed: int = 0, progress: bool = True, print_table: bool = True) -> int:
     """Run the demo; returns 0. ``methods``: comma-separated method names (LLM methods)."""
@@ -80,6 +65,7 @@ def run_demo(scale: str = "default", out_dir: str | os.PathLike | None = None, m
     from unlearnbench.registry import WORLDS
     from unlearnbench.results import canonical_json_hash, result_stem
     from unlearnbench.runner import get_task, score
+    from unlearnbench.threads import thread_policy
     from unlearnbench.unlearning import get_method, make_config, unlearn
 
     names = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods) if m.strip()]
@@ -87,7 +73,7 @@ def run_demo(scale: str = "default", out_dir: str | os.PathLike | None = None, m
         raise UserError(f"--methods lists a method twice: {','.join(names)}")
     for m in names:
         get_method(m, "llm")  # unknown names fail before any work
-    with _scale(scale), _threads():
+    with _scale(scale), thread_policy(0):  # every demo model is tiny (one policy: unlearnbench.threads)
         out = Path(out_dir) if out_dir is not None else cache.home() / "demo" / scale
         out.mkdir(parents=True, exist_ok=True)
         task = get_task(TASK)

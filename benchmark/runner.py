@@ -22,6 +22,7 @@ from unlearnbench.results import (
 )
 from unlearnbench.seeding import seed_everything
 from unlearnbench.spec import TaskSpec
+from unlearnbench.threads import thread_policy
 
 
 @dataclass
@@ -98,7 +99,8 @@ def score(
     if model is None:
         model = load_model(task, checkpoint, **model_opts)
     t_load = time.perf_counter()
-    rows = protocol.infer(task, model, progress=progress)
+    with thread_policy(model):
+        rows = protocol.infer(task, model, progress=progress)
     t_infer = time.perf_counter()
     metrics = protocol.aggregate(task, rows, ref_payload)
     t_metrics = time.perf_counter()
@@ -151,6 +153,7 @@ def build_reference(task_name: str, checkpoint: str, out_file: str | os.PathLike
     protocol = get_protocol(task)
     seed_everything(seed)
     model = load_model(task, checkpoint, **model_opts)
-    rows = protocol.infer(task, model, progress=progress)
+    with thread_policy(model):
+        rows = protocol.infer(task, model, progress=progress)
     payload = protocol.reference_payload(task, rows)
     return write_reference(out_file, task, model.describe(), payload, role=role)

@@ -123,8 +123,11 @@ def unlearn(task_name: str, method_name: str, *, model: str = "world:target", ov
     seed_everything(seed)
     base = loaded_model if loaded_model is not None else load_model(task, model, **model_opts)
     base_info = base.describe()
+    from unlearnbench.threads import thread_policy
+
     t0 = time.perf_counter()
-    out = method.unlearn(base, task, config, data=data, progress=progress)
+    with thread_policy(base):
+        out = method.unlearn(base, task, config, data=data, progress=progress)
     seconds = time.perf_counter() - t0
     record = {
         "method": method.name,

@@ -162,10 +162,12 @@ class DigitsWorld(World):
 
     def _train(self, task: TaskSpec, keep: np.ndarray, path: Path, role: str) -> None:
         from unlearnbench.baselines.classifier_loop import train_from_scratch
+        from unlearnbench.threads import thread_policy
 
         data, arch = cp.task_data(task), task.settings["architecture"]
-        model = train_from_scratch(arch["name"], arch.get("kwargs") or {}, data.x_train[keep], data.y_train[keep],
-                                   cp.train_recipe(task))
+        with thread_policy(0, reproducible=True):  # world bytes independent of the machine
+            model = train_from_scratch(arch["name"], arch.get("kwargs") or {}, data.x_train[keep], data.y_train[keep],
+                                       cp.train_recipe(task))
         model.meta.update({"name": f"digits-{role}", "role": role, "n_train": int(len(keep))})
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent builders never share a temp folder
         shutil.rmtree(tmp, ignore_errors=True)

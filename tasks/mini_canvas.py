@@ -131,7 +131,14 @@ class MiniCanvasWorld(World):
         return cache_dir("worlds", "mini-canvas", recipe_hash(r))
 
     def build(self, progress: bool = True) -> Path:
-        """Build data, VAE, target pipeline, judges and tiny CLIP (skips what exists)."""
+        """Build data, VAE, target pipeline, judges and tiny CLIP (skips what exists), one
+        thread (:func:`unlearnbench.threads.thread_policy`: world bytes independent of the machine)."""
+        from unlearnbench.threads import thread_policy
+
+        with thread_policy(0, reproducible=True):
+            return self._build(progress)
+
+    def _build(self, progress: bool) -> Path:
         import torch
 
         from unlearnbench.results import atomic_write_json
@@ -170,6 +177,13 @@ class MiniCanvasWorld(World):
 
     def _train_pipeline(self, out: Path, r: dict, data: dict, exclude: tuple[str, str] | None, progress: bool) -> Path:
         """Train text encoder + UNet from scratch (shared VAE), optionally without one concept's images."""
+        from unlearnbench.threads import thread_policy
+
+        with thread_policy(0, reproducible=True):
+            return self._train_pipeline_pinned(out, r, data, exclude, progress)
+
+    def _train_pipeline_pinned(self, out: Path, r: dict, data: dict, exclude: tuple[str, str] | None,
+                               progress: bool) -> Path:
         import torch
         from diffusers import AutoencoderKL
 

@@ -78,14 +78,13 @@ def train_qa(lm, rows: list[dict], *, epochs: int, lr: float, batch_size: int, w
 
     AdamW (betas 0.9/0.95), linear warm-up then cosine decay to 10 % of ``lr``, shuffling
     from a generator seeded by ``seed``. Token-mean cross-entropy over answer tokens.
-    A model under 2 M parameters (every world's own model) trains single-threaded: more
-    intra-op threads only contend, and one thread makes the weights independent of the
-    machine's core count (:func:`~unlearnbench.classifier.small_model_threads`; SmolLM2 keeps
-    the caller's threads). ``position``: the progress bar's line, for models trained side by side.
+    Threads follow :func:`unlearnbench.threads.thread_policy` in its world-build form: every
+    world's own (tiny) model trains on one thread, whatever ``$UNLEARNBENCH_THREADS`` says, so
+    its weights do not depend on the machine's core count; SmolLM2 uses the machine. ``position``: the progress bar's line, for models trained side by side.
     """
-    from unlearnbench.classifier import small_model_threads
+    from unlearnbench.threads import thread_policy
 
-    with small_model_threads(lm.model):
+    with thread_policy(lm.model, reproducible=True):
         return _train_qa(lm, rows, epochs=epochs, lr=lr, batch_size=batch_size, warmup=warmup, seed=seed,
                          desc=desc, progress=progress, weight_decay=weight_decay, position=position)
 

@@ -127,9 +127,9 @@ def worst_case_forget_set(data, spec: dict, *, architecture: dict, recipe: dict,
     from unlearnbench.baselines.classifier_loop import train_from_scratch
 
     proxy = train_from_scratch(architecture["name"], architecture.get("kwargs") or {}, data.x_train, data.y_train, recipe)
-    from unlearnbench.classifier import small_model_threads
+    from unlearnbench.threads import thread_policy
 
-    with small_model_threads(proxy.module):
+    with thread_policy(proxy.module, reproducible=True):
         idx = select_worst_case(proxy.module, data.x_train, data.y_train, m, cfg)
     atomic_write_json(path, {"schema": "unlearnbench/worst-case/v1", "data_sha256": data.sha256(), "m": m,
                              "config": cfg, "architecture": architecture, "recipe": recipe,
