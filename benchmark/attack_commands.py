@@ -64,7 +64,7 @@ def cmd_attack(args) -> int:
     opts = {k: getattr(args, k) for k in ("batch_size", "device", "dtype", "template") if getattr(args, k, None) is not None}
     progress = not args.quiet
     scored = score(args.task, args.checkpoint, reference=reference, out_dir=args.output, seed=args.seed,
-                   label=args.label, progress=progress, **opts)
+                   label=args.label, progress=progress, overwrite=args.overwrite, **opts)
     payload = load_reference(reference, task)[0] if reference is not None else None
     ref_model = None
     if "prompt" in names and task.world and args.reference is None:
@@ -112,7 +112,7 @@ def _attack_generic(args, task, names: list[str]) -> int:
     opts = {k: getattr(args, k) for k in ("batch_size", "device", "dtype") if getattr(args, k, None) is not None}
     progress = not args.quiet
     scored = score(args.task, args.checkpoint, reference=args.reference, out_dir=args.output, seed=args.seed,
-                   label=args.label, progress=progress, **opts)
+                   label=args.label, progress=progress, overwrite=args.overwrite, **opts)
     attacks, details, worst = {}, {}, {}
     for name in names:
         with thread_policy(scored.model):
