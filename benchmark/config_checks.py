@@ -48,9 +48,13 @@ class Range:
     def describe(self) -> str:
         if self.choices is not None:
             return "one of " + ", ".join(repr(c) for c in self.choices)
-        lo = None if self.min is None else f"{'>' if self.min_open else '>='} {self.min:g}"
-        hi = None if self.max is None else f"{'<' if self.max_open else '<='} {self.max:g}"
+        lo = None if self.min is None else f"{'>' if self.min_open else '>='} {_num(self.min)}"
+        hi = None if self.max is None else f"{'<' if self.max_open else '<='} {_num(self.max)}"
         return " and ".join(x for x in (lo, hi) if x) or "any value"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 POSITIVE = Range(min=0, min_open=True)

@@ -48,9 +48,10 @@ def locate(path: str) -> tuple[str, str]:
     return "hub", path
 
 
-def offline() -> bool:
-    return any(os.environ.get(k, "").strip().lower() in _TRUE
-               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"))
+def offline(repo_type: str = "model") -> bool:
+    """Whether the libraries that load ``repo_type`` repos are told to stay offline."""
+    keys = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE") if repo_type == "dataset" else ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    return any(os.environ.get(k, "").strip().lower() in _TRUE for k in keys)
 
 
 def endpoint() -> str:
@@ -105,11 +106,11 @@ def go_offline() -> None:
 def require(repo_id: str, repo_type: str = "model", what: str = "model") -> None:
     """Fail in one line unless hub repo ``repo_id`` can be loaded (cached, or the hub is reachable)."""
     if cached(repo_id, repo_type):
-        if not offline() and unreachable():
+        if not offline(repo_type) and unreachable():
             go_offline()
         return
     where = "not a local path and not in" if repo_type == "model" else "not in"
-    if offline():
+    if offline(repo_type):
         raise UserError(f"{what} {repo_id!r} is {where} the Hugging Face cache, and hub downloads are off "
                         "(HF_HUB_OFFLINE=1)")
     reason = unreachable()

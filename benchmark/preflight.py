@@ -235,6 +235,7 @@ def before_scoring(task, checkpoint: str, *, out_dir, seed, label, method, model
     from unlearnbench.results import result_stem
 
     manifest = None
+    check_reference(reference)
     if model is None:
         check_model_opts(task, model_opts)
         check_checkpoint(task, checkpoint)
@@ -248,7 +249,6 @@ def before_scoring(task, checkpoint: str, *, out_dir, seed, label, method, model
         seed = (manifest or {}).get("seed", 0)
     seed = check_seed(seed)
     label = label or (method or {}).get("name") or default_label(task, checkpoint)
-    check_reference(reference)
     check_task_data(task)
     if out_dir is not None:
         check_result_free(out_dir, result_stem(task.name, label, seed), overwrite)

@@ -81,9 +81,14 @@ def enabled(progress: bool = True) -> bool:
     return bool(progress) and not quiet()
 
 
-def bar(total: int | None = None, desc: str = "", unit: str = "it", *, progress: bool = True, **kw: Any):
-    """A tqdm bar on stderr that disappears when done; disabled when quiet or ``progress`` is off."""
+def bar(total: Any = None, desc: str = "", unit: str = "it", *, progress: bool = True, **kw: Any):
+    """A tqdm bar on stderr that disappears when done; disabled when quiet or ``progress`` is off.
+
+    ``total`` is a count (update the bar yourself) or an iterable to wrap."""
     from tqdm.auto import tqdm
 
     kw.setdefault("leave", False)
+    if total is not None and not isinstance(total, int):
+        kw["iterable"] = total
+        total = None
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled(progress), **kw)
