@@ -54,6 +54,8 @@ def quiet_scope(on: bool) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        while _RESTORE:  # the libraries' bars that were on before
+            _RESTORE.pop()()
 
 
 def silence_libraries() -> None:
@@ -61,19 +63,32 @@ def silence_libraries() -> None:
     that are already imported (call again after importing one of them)."""
     if not quiet():
         return
-    for module, fn in (("transformers", "utils.logging.disable_progress_bar"),
-                       ("diffusers", "utils.logging.disable_progress_bar"),
-                       ("huggingface_hub", "utils.disable_progress_bars"),
-                       ("datasets", "disable_progress_bars")):
+    for module, prefix, off, on, state, inverted in _LIBRARY_SWITCHES:
         if module not in sys.modules:
             continue
-        obj: Any = sys.modules[module]
         try:
-            for part in fn.split("."):
-                obj = getattr(obj, part)
-            obj()
+            switch = _attr(sys.modules[module], prefix)
+            if bool(getattr(switch, state)()) != inverted:  # its bars are on
+                getattr(switch, off)()
+                _RESTORE.append(getattr(switch, on))
         except (AttributeError, ImportError):  # an older or newer layout: its bars stay on
             continue
+
+
+def _attr(obj: Any, dotted: str) -> Any:
+    for part in filter(None, dotted.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+# (module, where its switches are, off, on, state, state means "off"); re-enabled when a quiet command ends
+_LIBRARY_SWITCHES = (
+    ("transformers", "utils.logging", "disable_progress_bar", "enable_progress_bar", "is_progress_bar_enabled", False),
+    ("diffusers", "utils.logging", "disable_progress_bar", "enable_progress_bar", "is_progress_bar_enabled", False),
+    ("huggingface_hub", "utils", "disable_progress_bars", "enable_progress_bars", "are_progress_bars_disabled", True),
+    ("datasets", "", "disable_progress_bars", "enable_progress_bars", "is_progress_bar_enabled", False),
+)
+_RESTORE: list = []
 
 
 def enabled(progress: bool = True) -> bool:
