@@ -6,7 +6,7 @@
 configuration with it). The manifest records the method and its full config, the base model
 with its weights sha256, the task (name, version, spec hash), the forget set's hash, the
 seed, the package versions and the command line, plus the sha256 of the saved weights as a
-later ``score`` computes it. ``score`` reads it, so a result of a checkpoint made by this
+later ``score`` computes it; ``unlearn.log`` beside it is the command's run log up to the save. ``score`` reads it, so a result of a checkpoint made by this
 suite names its method and config (:func:`method_block`) whichever command scored it.
 
 A folder is written under a temporary name and renamed into place, so a crash leaves no
@@ -24,6 +24,7 @@ from typing import Any
 from unlearnbench.errors import UserError
 
 MANIFEST = "unlearn_config.json"
+LOG = "unlearn.log"
 SCHEMA = "unlearnbench/unlearn-manifest/v1"
 _BASE_KEYS = ("name", "source", "format", "architecture", "weights_sha256")
 
@@ -88,6 +89,11 @@ def save_checkpoint(model: Any, record: dict, folder: str | os.PathLike, *, over
     try:
         model.save(tmp)
         record["weights_sha256"] = _saved_weights_sha256(model, tmp)
+        from unlearnbench.run_log import current
+
+        if current() is not None:  # the command's log so far (versions, timings, warnings) travels with it
+            (tmp / LOG).write_text(current().text(), encoding="utf-8")
+            record["log"] = LOG
         atomic_write_json(tmp / MANIFEST, record)
         old = None
         if final.exists():

@@ -194,9 +194,10 @@ def write_result(out_dir: str | os.PathLike, result: dict, rows: list[dict], ste
     """Write ``<stem>.samples.jsonl``, the run log ``<stem>.log`` and ``<stem>.result.json``
     atomically, in that order; return the result file.
 
-    ``result['per_sample']`` (in the written copy) is filled with the relative file name and
-    its sha256; the log's entry is added to ``result['attachments']`` (role ``log``; see
-    :mod:`unlearnbench.run_log`). With ``overwrite=False`` nothing is written when any of the
+    ``result['per_sample']`` is set to the relative file name, its sha256 and row count, and
+    the log's entry is added to ``result['attachments']`` (role ``log``; see
+    :mod:`unlearnbench.run_log`), in ``result`` itself: a caller that rewrites the result later
+    (``attack`` adding its robustness block) keeps both. With ``overwrite=False`` nothing is written when any of the
     three files exists, and the result file is never replaced (:class:`UserError`).
     """
     from unlearnbench.preflight import check_result_free
@@ -208,7 +209,6 @@ def write_result(out_dir: str | os.PathLike, result: dict, rows: list[dict], ste
         from unlearnbench.run_log import with_attachment, write_log
 
         result["attachments"] = with_attachment(result, write_log(out, stem, result))
-    result = dict(result)
     result["per_sample"] = {"path": samples.name, "sha256": sha256_bytes(text.encode()), "rows": len(rows)}
     return atomic_write_json(out / f"{stem}.result.json", result, overwrite=overwrite)
 

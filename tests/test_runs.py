@@ -38,6 +38,7 @@ def test_two_seeds_of_run_into_one_folder_keep_both_checkpoints(tmp_path, tiny_l
             folder / "unlearn_config.json")
         assert manifest["base_model"]["weights_sha256"] == weights_sha256(tiny_lm_dir)
         assert manifest["task"]["name"] == tofu_fixture_task.name and "torch" in manifest["versions"]
+        assert "unlearned in" in (folder / manifest["log"]).read_text()
     assert weights_sha256(out / "test-tofu-forget10__ga__s0.checkpoint") != weights_sha256(
         out / "test-tofu-forget10__ga__s1.checkpoint")
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary folder left behind
@@ -101,3 +102,15 @@ def test_quiet_silences_every_bar(tmp_path, tiny_lm_dir, tofu_fixture_task, capf
     assert main(["unlearn", tofu_fixture_task.name, "--method", "ga", "--model", str(tiny_lm_dir), "--set",
                  "max_steps=1", "-o", str(tmp_path / "b")]) == 0
     assert "unlearning (ga)" in capfd.readouterr().err
+
+
+def test_attack_result_keeps_its_per_sample_file_and_log(tmp_path, tiny_lm_dir, tofu_fixture_task, capsys):
+    """``attack`` rewrites the result with its robustness block: per-sample entry and log stay listed."""
+    assert main(["attack", tofu_fixture_task.name, str(tiny_lm_dir), "--attacks", "quantize", "--bits", "8",
+                 "-o", str(tmp_path), "--quiet"]) == 0
+    capsys.readouterr()
+    (path,) = tmp_path.glob("*.result.json")
+    result = load_result(path)
+    assert "robustness" in result and result["per_sample"]["rows"] > 0
+    assert [a["role"] for a in result["attachments"]] == ["log"]
+    assert main(["leaderboard", "validate", str(path)]) == 0
