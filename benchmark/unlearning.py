@@ -154,6 +154,9 @@ def unlearn(task_name: str, method_name: str, *, model: str = "world:target", ov
     forget = canonical_json_hash(data.get("forget_id", data.get("forget"))) if isinstance(data, dict) else None
     record = manifest_record(method=method.name, modality=task.modality, config=dataclasses.asdict(config),
                              base_model=base_info, task=task, forget_sha256=forget, seed=seed, seconds=seconds)
+    history = getattr(out, "train_history", None)  # the LLM loop's per-step log
+    record["steps"] = len(history) if history else None
+    record["torch_threads"] = n_threads
     return out, record
 
 
