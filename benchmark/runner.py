@@ -60,7 +60,9 @@ def resolve_checkpoint(task: TaskSpec, checkpoint: str) -> str:
         if not task.world:
             raise UserError(f"task {task.name} has no embedded world, so {checkpoint!r} means nothing")
         world = WORLDS.get(task.world)
-        return str(world.checkpoint(task, checkpoint.split(":", 1)[1]))
+        path = str(world.checkpoint(task, checkpoint.split(":", 1)[1]))  # built on first use
+        note(f"{checkpoint} of {task.name} is {path}")
+        return path
     return checkpoint
 
 

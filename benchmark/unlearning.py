@@ -179,6 +179,7 @@ def unlearn_cli(args, score_after: bool) -> int:
     from unlearnbench.display import print_result
     from unlearnbench.manifest import method_block
     from unlearnbench.results import result_stem
+    from unlearnbench.run_log import note
     from unlearnbench.runner import get_task, score
 
     task = get_task(args.task)
@@ -206,9 +207,10 @@ def unlearn_cli(args, score_after: bool) -> int:
     if reference is None and task.world:
         from unlearnbench.registry import WORLDS
 
-        reference = WORLDS.get(task.world).reference(task)
-    from unlearnbench.results import sha256_file
+        reference = WORLDS.get(task.world).reference(task)  # built on first use
+        note(f"reference of {task.name}: {reference}")
     from unlearnbench.manifest import MANIFEST
+    from unlearnbench.results import sha256_file
 
     scored = score(args.task, str(ckpt), reference=reference, out_dir=out, seed=seed, label=args.label or method.name,
                    method=method_block(record, sha256_file(ckpt / MANIFEST)), model=model, progress=not args.quiet,
