@@ -65,11 +65,12 @@ def test_parameter_count_sees_through_adapters():
     assert threads.parameter_count(7) == 7
 
 
-def test_scoring_a_tiny_model_runs_pinned(two_threads, tofu_fixture_task, tiny_lm_dir, monkeypatch):
+def _threads_seen_by_infer(task, monkeypatch) -> list[int]:
+    """Spy on the task's protocol: the thread counts in force when it infers."""
     from unlearnbench import runner
 
     seen = []
-    proto = runner.get_protocol(tofu_fixture_task)
+    proto = runner.get_protocol(task)
     real_infer = type(proto).infer
 
     def spy(self, task, model, *, progress=True):
@@ -77,6 +78,13 @@ def test_scoring_a_tiny_model_runs_pinned(two_threads, tofu_fixture_task, tiny_l
         return real_infer(self, task, model, progress=progress)
 
     monkeypatch.setattr(type(proto), "infer", spy)
+    return seen
+
+
+def test_scoring_a_tiny_model_runs_pinned(two_threads, tofu_fixture_task, tiny_lm_dir, monkeypatch):
+    from unlearnbench import runner
+
+    seen = _threads_seen_by_infer(tofu_fixture_task, monkeypatch)
     runner.score(tofu_fixture_task.name, str(tiny_lm_dir), progress=False)
     assert seen == [1]
     assert torch.get_num_threads() == 3
@@ -85,15 +93,7 @@ def test_scoring_a_tiny_model_runs_pinned(two_threads, tofu_fixture_task, tiny_l
 def test_reference_build_runs_pinned(two_threads, tofu_fixture_task, tiny_lm_dir, tmp_path, monkeypatch):
     from unlearnbench import runner
 
-    seen = []
-    proto = runner.get_protocol(tofu_fixture_task)
-    real_infer = type(proto).infer
-
-    def spy(self, task, model, *, progress=True):
-        seen.append(torch.get_num_threads())
-        return real_infer(self, task, model, progress=progress)
-
-    monkeypatch.setattr(type(proto), "infer", spy)
+    seen = _threads_seen_by_infer(tofu_fixture_task, monkeypatch)
     runner.build_reference(tofu_fixture_task.name, str(tiny_lm_dir), tmp_path / "ref.json", progress=False)
     assert seen == [1] and torch.get_num_threads() == 3
 
