@@ -78,6 +78,7 @@ class CausalLM:
         (:mod:`unlearnbench.llm_checks`), a local path is never mistaken for a hub id
         (:mod:`unlearnbench.hub`)."""
         import pickle
+        import struct
 
         import torch
         import transformers
@@ -126,8 +127,8 @@ class CausalLM:
                 weights_hash = _hub_revision(model)
         except UserError:
             raise
-        except (OSError, ValueError, KeyError, RuntimeError, TypeError, EOFError, json.JSONDecodeError,
-                pickle.UnpicklingError, SafetensorError) as e:
+        except (OSError, ValueError, KeyError, IndexError, RuntimeError, TypeError, EOFError, struct.error,
+                json.JSONDecodeError, pickle.UnpicklingError, SafetensorError) as e:  # a broken or truncated file
             raise llm_checks.load_error(e, path) from None
         llm_checks.check_loaded(model, tok, info, str(path))
         model.to(dev)

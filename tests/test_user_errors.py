@@ -127,6 +127,13 @@ def test_broken_llm_checkpoint_is_one_line_and_writes_nothing(capsys, tmp_path, 
     assert not (root / "PWNED").exists()  # the pickle's payload never ran
 
 
+def test_truncated_gguf(capsys, tmp_path, tofu_fixture_task):
+    f = tmp_path / "model.gguf"
+    f.write_bytes(b"GGUF\x03\x00\x00\x00")  # the magic and a version, then nothing
+    _fails(capsys, ["score", tofu_fixture_task.name, str(f), "-o", str(tmp_path / "o")], "cannot load a causal LM")
+    assert not (tmp_path / "o").exists()
+
+
 def test_broken_checkpoint_through_the_console_script(tmp_path, broken):
     """The real entry point: exit 2, one stderr line, for a checkpoint that used to crash mid-load."""
     _, folders = broken
