@@ -16,7 +16,6 @@ from typing import Any
 from unlearnbench.errors import UserError
 
 SEED_MAX = 2**32 - 1  # numpy's seed range, the narrowest of random / numpy / torch
-RESULT_SUFFIXES = (".result.json", ".samples.jsonl", ".log")
 
 
 # -- option values (argparse ``type=`` functions: errors become one line through the CLI) ----
@@ -78,13 +77,12 @@ def check_output_file(path: str | os.PathLike, overwrite: bool = False, what: st
 
 
 def check_result_free(out_dir: str | os.PathLike, stem: str, overwrite: bool = False) -> Path:
-    """The result files of ``stem`` can be written in ``out_dir`` (none there, unless ``overwrite``)."""
+    """The result ``<stem>.result.json`` can be written in ``out_dir``: not there, unless ``overwrite``
+    (samples and log left by an unfinished run, without a result file, are simply replaced)."""
     out = check_output_dir(out_dir)
-    if not overwrite:
-        for suffix in RESULT_SUFFIXES:
-            f = out / f"{stem}{suffix}"
-            if f.exists():
-                raise UserError(f"{f} exists; pass --overwrite to replace it (or choose another -o, --label or --seed)")
+    f = out / f"{stem}.result.json"
+    if f.exists() and not overwrite:
+        raise UserError(f"{f} exists; pass --overwrite to replace it (or choose another -o, --label or --seed)")
     return out
 
 

@@ -94,10 +94,15 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = T
             os.replace(tmp, path)
         else:
             try:
-                os.link(tmp, path)
+                os.link(tmp, path)  # fails if the file exists, even if another process just wrote it
             except FileExistsError:
                 raise UserError(f"{path} exists; pass --overwrite to replace it") from None
-            os.unlink(tmp)
+            except OSError:  # no hard links on this file system: check, then rename
+                if path.exists():
+                    raise UserError(f"{path} exists; pass --overwrite to replace it") from None
+                os.replace(tmp, path)
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -197,8 +202,9 @@ def write_result(out_dir: str | os.PathLike, result: dict, rows: list[dict], ste
     ``result['per_sample']`` is set to the relative file name, its sha256 and row count, and
     the log's entry is added to ``result['attachments']`` (role ``log``; see
     :mod:`unlearnbench.run_log`), in ``result`` itself: a caller that rewrites the result later
-    (``attack`` adding its robustness block) keeps both. With ``overwrite=False`` nothing is written when any of the
-    three files exists, and the result file is never replaced (:class:`UserError`).
+    (``attack`` adding its robustness block) keeps both. With ``overwrite=False`` nothing is
+    written when the result file exists, and it is never replaced (:class:`UserError`); the
+    samples and log of an unfinished run (no result file) are replaced.
     """
     from unlearnbench.preflight import check_result_free
 
