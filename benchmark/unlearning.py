@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ def get_method(name: str, modality: str):
 
 def _coerce(value: str, typ: Any, key: str) -> Any:
     origin = typing.get_origin(typ)
-    if origin is typing.Union or str(origin) == "types.UnionType":
+    if origin is typing.Union or origin is types.UnionType:  # Optional[int], int | None
         args = [a for a in typing.get_args(typ) if a is not type(None)]
         if value.lower() in ("none", "null"):
             return None
@@ -69,7 +70,11 @@ def _coerce(value: str, typ: Any, key: str) -> Any:
             return int(value) if value.strip().lstrip("+-").isdigit() else int(f)
         if typ in (float, str):
             return typ(value)
-        return json.loads(value)
+        parsed = json.loads(value)
+        want = typing.get_origin(typ) or typ  # dict[str, float] -> dict
+        if want in (dict, list) and not isinstance(parsed, want):
+            raise ValueError(value)
+        return parsed
     except (ValueError, json.JSONDecodeError):
         raise UserError(f"--set {key}={value}: expected a value of type {getattr(typ, '__name__', typ)}") from None
 

@@ -244,6 +244,23 @@ def test_set_values_are_checked_against_the_config_ranges(capsys, tmp_path, tofu
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("setting,needle", [
+    ("loss_config=[1]", "expected a value of type dict"),
+    ("loss_config={oops", "expected a value of type dict"),
+    ("mask_ratio=0", "mask_ratio must be > 0 and <= 1"),
+    ("lr=none", None),  # None means "the wrapped method's default" here: accepted
+])
+def test_structured_and_optional_set_values(capsys, setting, needle):
+    from unlearnbench.errors import UserError
+    from unlearnbench.unlearning import get_method, make_config
+
+    if needle is None:
+        assert make_config(get_method("wagle", "llm"), [setting]).lr is None
+        return
+    with pytest.raises(UserError, match=needle.replace("[", r"\[")):
+        make_config(get_method("wagle", "llm"), [setting])
+
+
 def test_epochs_zero_is_allowed_with_max_steps():
     from unlearnbench.unlearning import get_method, make_config
 
