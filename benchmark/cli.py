@@ -8,6 +8,7 @@ each names a function that adds its sub-commands to the parser.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import os
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="model folder, hub id, GGUF/safetensors file, or world:target / world:retain")
     p.add_argument("--reference", default=None, help="reference artefact from `unlearnbench reference build`")
     p.add_argument("-o", "--output", default=None, help="folder for the result JSON + per-sample values")
+    p.set_defaults(output_kind="dir")
     p.add_argument("--label", default=None, help="name of this entry in tables and leaderboards "
                    "(default: the method of an unlearned checkpoint, else the world role or file name)")
     _add_model_args(p, seed_default=None)
@@ -159,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("task")
     rb.add_argument("checkpoint")
     rb.add_argument("-o", "--output", required=True, help="reference JSON file to write")
+    rb.set_defaults(output_kind="file")
     rb.add_argument("--role", default=None, help="the reference's role (default: the one the task uses)")
     _add_model_args(rb)
     rb.set_defaults(func=cmd_reference_build)
@@ -172,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", default=None)
     p.add_argument("-o", "--output", required=True, help="result JSON file to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing result file")
+    p.set_defaults(output_kind="file")
     p.set_defaults(func=cmd_ingest)
 
     for name, func, help_ in (("unlearn", cmd_unlearn, "unlearn a model on a task's forget set"),
@@ -185,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-o", "--output", default=None,
                        help="output folder (default runs/): the checkpoint goes to <task>__<label>__s<seed>.checkpoint "
                             "in it, beside the result files")
+        p.set_defaults(output_kind="dir")
         p.add_argument("--reference", default=None, help="reference artefact (run: default is the world's retain model)")
         p.add_argument("--label", default=None)
         _add_model_args(p)
@@ -193,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the quick default: mini-tofu/forget10 with target, retain, ga, npo, simnpo")
     p.add_argument("--scale", default="default", choices=["test", "default"])
     p.add_argument("-o", "--output", default=None, help="folder for the results (default: $UNLEARNBENCH_HOME/demo)")
+    p.set_defaults(output_kind="dir")
     p.add_argument("--methods", default="ga,npo,simnpo")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
@@ -209,6 +215,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: what ``-o`` names for commands whose parsers live in plug-ins (handler name -> "dir" | "file")
+_PLUGIN_OUTPUTS = {"cmd_table": "dir", "cmd_attack": "dir", "cmd_build": "file", "cmd_render": "file"}
+#: file-system conditions that are the user's to fix, reported in one line wherever they happen
+_PATH_ERRNOS = (errno.ENOENT, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS,
+                errno.ENOSPC, errno.EDQUOT)
+
+
+def _check_output(args) -> None:
+    """``-o`` can be written (a folder, or a file's folder), checked before the command runs."""
+    from unlearnbench.preflight import check_output_dir, check_output_file
+
+    out = getattr(args, "output", None)
+    if out in (None, "-"):
+        return
+    kind = getattr(args, "output_kind", None) or _PLUGIN_OUTPUTS.get(getattr(args.func, "__name__", ""))
+    if kind == "dir":
+        check_output_dir(out)
+    elif kind == "file":
+        check_output_file(out, overwrite=True)  # replacing an existing file is each command's decision
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -222,11 +249,17 @@ def main(argv: list[str] | None = None) -> int:
         from unlearnbench.threads import env_threads
 
         env_threads()  # a bad $UNLEARNBENCH_THREADS fails before any work
+        _check_output(args)
         with quiet_scope(getattr(args, "quiet", False)), run_log(argv):
             return int(args.func(args) or 0)
     except UserError as e:
         print(f"unlearnbench: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:
+        if e.errno not in _PATH_ERRNOS:
+            raise
+        print(f"unlearnbench: error: {e.strerror}: {e.filename}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("unlearnbench: interrupted", file=sys.stderr)
         return 130

@@ -50,18 +50,23 @@ def check_seed(seed: Any) -> int:
 
 
 # -- output paths ------------------------------------------------------------------------
+def _writable_place(p: Path, cannot: str) -> None:
+    """The nearest existing ancestor of ``p`` is a writable folder, else "``cannot``: why"."""
+    anc = p.absolute()
+    while not anc.exists():
+        anc = anc.parent
+    if not anc.is_dir():
+        raise UserError(f"{cannot}: {anc} is a file")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise UserError(f"{cannot}: {anc} is read-only")
+
+
 def check_output_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
     """``path`` is, or can become, a writable folder (it is not created here)."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise UserError(f"{what} {p} exists and is not a folder")
-    anc = p.absolute()
-    while not anc.exists():
-        anc = anc.parent
-    if not anc.is_dir():
-        raise UserError(f"cannot create {what} {p}: {anc} is a file")
-    if not os.access(anc, os.W_OK | os.X_OK):
-        raise UserError(f"{what} {p} is not writable ({anc} is read-only)")
+    _writable_place(p, f"cannot create {what} {p}" if not p.exists() else f"{what} {p} is not writable")
     return p
 
 
@@ -72,7 +77,7 @@ def check_output_file(path: str | os.PathLike, overwrite: bool = False, what: st
         raise UserError(f"{what} {p} is a folder; name a file")
     if p.exists() and not overwrite:
         raise UserError(f"{what} {p} exists; pass --overwrite to replace it")
-    check_output_dir(p.parent if str(p.parent) else ".", f"folder of {what}")
+    _writable_place(p.parent, f"cannot write {what} {p}")
     return p
 
 

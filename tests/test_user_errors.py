@@ -65,8 +65,47 @@ def test_read_only_output_folder(capsys, tmp_path, tofu_fixture_task, tiny_lm_di
     ro.mkdir()
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == ro.absolute() else real_access(p, mode))
-    _fails(capsys, ["score", tofu_fixture_task.name, str(tiny_lm_dir), "-o", str(ro / "res")], "is not writable")
+    _fails(capsys, ["score", tofu_fixture_task.name, str(tiny_lm_dir), "-o", str(ro / "res")], f"{ro} is read-only")
     assert not (ro / "res").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["demo", "--scale", "test"],
+    ["table", "leaderboard/table_salun_digits.yaml"],
+    ["attack", "mini-tofu/forget10", "world:target"],
+])
+def test_every_command_checks_its_output_folder_first(capsys, tmp_path, argv):
+    f = tmp_path / "taken"
+    f.write_text("mine")
+    _fails(capsys, [*argv, "-o", str(f / "sub")], "is a file")
+    assert _tree(tmp_path) == {"taken": b"mine"}
+
+
+def test_output_file_under_a_file(capsys, tmp_path):
+    (tmp_path / "taken").write_text("mine")
+    _fails(capsys, ["leaderboard", "render", str(tmp_path / "lb.json"), "-o", str(tmp_path / "taken" / "x.html")],
+           "cannot write output file")
+    assert _tree(tmp_path) == {"taken": b"mine"}
+
+
+def test_file_system_errors_during_a_command_are_one_line(capsys, monkeypatch):
+    """A full disk (or any path condition no check foresaw) is reported in one line, not a traceback."""
+    import errno
+
+    from unlearnbench import cli
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", "/somewhere/x.json")
+
+    monkeypatch.setattr(cli, "_listing", full)
+    assert _fails(capsys, ["tasks"], "No space left on device").endswith(": /somewhere/x.json")
+
+    def bug(*a, **k):
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(cli, "_listing", bug)  # not a path condition: a bug, shown as one
+    with pytest.raises(OSError):
+        main(["tasks"])
 
 
 def test_existing_result_is_refused_up_front_then_replaced_with_overwrite(capsys, tmp_path, tofu_fixture_task,
