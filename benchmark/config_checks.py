@@ -93,11 +93,11 @@ def range_of(f: dataclasses.Field) -> Range | None:
     return next((r for suffix, r in BY_SUFFIX if f.name.endswith(suffix)), None)
 
 
-def check_config(method_name: str, config: Any, sources: dict[str, str] | None = None) -> None:
+def check_config(owner: str, config: Any, sources: dict[str, str] | None = None) -> None:
     """Raise one :class:`UserError` line for the first field of ``config`` outside its range.
 
-    ``sources`` maps a field to where its value came from (``--set``, the task's defaults),
-    named in the message.
+    ``owner`` names the config in the message (``method npo``); ``sources`` maps a field to
+    where its value came from (``--set``, the task's defaults), also named in the message.
     """
     sources = sources or {}
     for f in dataclasses.fields(config):
@@ -106,7 +106,7 @@ def check_config(method_name: str, config: Any, sources: dict[str, str] | None =
             continue
         where = f" (from {sources[f.name]})" if f.name in sources else ""
         if isinstance(v, float) and not math.isfinite(v):
-            raise UserError(f"method {method_name}: {f.name} must be a finite number, not {v}{where}")
+            raise UserError(f"{owner}: {f.name} must be a finite number, not {v}{where}")
         rng = range_of(f)
         if f.name == "epochs" and getattr(config, "max_steps", None):
             rng = NON_NEGATIVE  # max_steps decides the length
@@ -115,4 +115,4 @@ def check_config(method_name: str, config: Any, sources: dict[str, str] | None =
         if rng.choices is None and not isinstance(v, (int, float)):
             continue  # a structured value (dict, list): its own method checks it
         if not rng.ok(v):
-            raise UserError(f"method {method_name}: {f.name} must be {rng.describe()}, not {v!r}{where}")
+            raise UserError(f"{owner}: {f.name} must be {rng.describe()}, not {v!r}{where}")

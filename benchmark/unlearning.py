@@ -121,7 +121,7 @@ def make_config(method: Any, overrides: dict[str, str] | list[str] | None = None
     config = method.Config(**values)
     from unlearnbench.config_checks import check_config
 
-    check_config(method.name, config, sources)
+    check_config(f"method {method.name}", config, sources)
     return config
 
 

@@ -246,6 +246,19 @@ def test_bad_option_value_through_the_console_script(tmp_path):
     assert len(lines) == 1 and "seed must be in [0, 4294967295]" in lines[0], proc.stderr
 
 
+@pytest.mark.parametrize("args,needle", [
+    (["--attacks", "quantize", "--group-size", "0"], "--group-size must be >= 1"),
+    (["--attacks", "quantize", "--bits", "4,x"], "--bits expects comma-separated integers"),
+    (["--attacks", "quantize", "--bits", "5"], "--bits must be 2, 3, 4 or 8"),
+    (["--attacks", "relearn", "--relearn-lr", "nan"], "relearn attack (--relearn-*): lr must be a finite number"),
+    (["--attacks", "relearn", "--relearn-epochs", "0"], "epochs must be >= 1"),
+    (["--attacks", "relearn", "--relearn-fraction", "1.5"], "--relearn-fraction must be in (0, 1)"),
+])
+def test_attack_options_before_scoring(capsys, tmp_path, tofu_fixture_task, tiny_lm_dir, args, needle):
+    _fails(capsys, ["attack", tofu_fixture_task.name, str(tiny_lm_dir), "-o", str(tmp_path / "o"), *args], needle)
+    assert not (tmp_path / "o").exists()
+
+
 def test_batch_size_auto_is_accepted_and_passed_through():
     args = build_parser().parse_args(["score", "t", "c", "--batch-size", "auto"])
     assert args.batch_size == "auto"
