@@ -137,8 +137,12 @@ class CausalLM:
                 template = saved_template
             elif task is not None and task.settings.get("template"):
                 template = task.settings["template"]
-        return cls(model, tok, template=template, name=p.name if p.exists() else path, source=str(path), fmt=fmt,
-                   weights_hash=weights_hash, batch_size=batch_size)
+        lm = cls(model, tok, template=template, name=p.name if p.exists() else path, source=str(path), fmt=fmt,
+                 weights_hash=weights_hash, batch_size=batch_size)
+        if lm.template.chat and not getattr(tok, "chat_template", None):  # else it fails at the first prompt
+            raise UserError(f"template {lm.template.name!r} uses the tokenizer's chat template, and {path} has none "
+                            "(use --template qa, llama2 or raw)")
+        return lm
 
     @staticmethod
     def _load_peft(p: Path, torch_dtype, kw):

@@ -292,6 +292,15 @@ def test_unknown_template(capsys, tofu_fixture_task, tiny_lm_dir):
     _fails(capsys, ["score", tofu_fixture_task.name, str(tiny_lm_dir), "--template", "qaa"], "did you mean qa")
 
 
+def test_chat_template_without_one_in_the_tokenizer(capsys, tofu_fixture_task, tiny_lm_dir, monkeypatch):
+    from unlearnbench import runner
+
+    inferred = []
+    monkeypatch.setattr(type(runner.get_protocol(tofu_fixture_task)), "infer", lambda *a, **k: inferred.append(1))
+    _fails(capsys, ["score", tofu_fixture_task.name, str(tiny_lm_dir), "--template", "chat", "--quiet"], "has none")
+    assert not inferred  # refused at load, not at the first prompt
+
+
 # -- references, hints, training ----------------------------------------------------------------------------------
 def test_reference_role_is_checked(capsys, tmp_path, tofu_fixture_task, tiny_lm_dir):
     _fails(capsys, ["reference", "build", tofu_fixture_task.name, str(tiny_lm_dir), "-o", str(tmp_path / "r.json"),
