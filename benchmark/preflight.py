@@ -1,8 +1,9 @@
 """Checks that run before any expensive work: outputs, option values, devices, checkpoints, data.
 
 Each function raises one :class:`UserError` line. They only look at paths, strings and the
-environment (no model is loaded, no world is built), so a command with a bad ``-o``, a bad
-``--device`` or a missing dataset fails in well under a second instead of after the run.
+environment (no model is loaded, no world is built, no data is read), so a command with a
+bad ``-o``, a bad ``--device`` or a missing dataset fails as soon as it starts instead of
+after the run. :func:`before_scoring` runs them all for ``score``.
 """
 
 from __future__ import annotations

@@ -95,6 +95,7 @@ def make_config(method: Any, overrides: dict[str, str] | list[str] | None = None
     """Build ``method.Config``: its defaults, then ``task``'s (:func:`task_defaults`), then the
     ``key=value`` overrides (types follow the dataclass fields), then check every value's
     range (:mod:`unlearnbench.config_checks`) before any data or model is loaded."""
+    given = "--set" if isinstance(overrides, list) else "the given config"
     if isinstance(overrides, list):
         pairs = {}
         for item in overrides:
@@ -105,7 +106,7 @@ def make_config(method: Any, overrides: dict[str, str] | list[str] | None = None
         overrides = pairs
     defaults = task_defaults(task, method)
     sources = {k: "the task's method_defaults" for k in defaults}
-    sources.update({k: "--set" for k in overrides or {}})
+    sources.update({k: given for k in overrides or {}})
     overrides = {**defaults, **(overrides or {})}
     hints = typing.get_type_hints(method.Config)
     fields = {f.name for f in dataclasses.fields(method.Config)}
