@@ -41,8 +41,18 @@ def manifest_record(*, method: str, modality: str, config: dict, base_model: dic
         "task": {"name": task.name, "version": task.version, "spec_sha256": task.spec_hash()},
         "forget_set_sha256": forget_sha256, "seed": seed, "unlearn_seconds": seconds, "created": utc_now(),
         "versions": {"unlearnbench": __version__, **package_versions()},
-        "command": sys.argv[:] if sys.argv and sys.argv[0].endswith("unlearnbench") else None,
+        "command": _command(),
     }
+
+
+def _command() -> list[str] | None:
+    """The command line of the ``unlearnbench`` command running (None from the Python API)."""
+    from unlearnbench.run_log import current
+
+    log = current()
+    if log is not None and log.argv is not None:
+        return ["unlearnbench", *log.argv]
+    return sys.argv[:] if sys.argv and sys.argv[0].endswith("unlearnbench") else None
 
 
 def method_block(record: dict, manifest_sha256: str | None = None) -> dict:

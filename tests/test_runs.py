@@ -57,6 +57,7 @@ def test_unlearn_then_score_records_the_method(tmp_path, tiny_lm_dir, tofu_fixtu
     manifest = json.loads((folder / "unlearn_config.json").read_text())
     assert result["method"]["name"] == "npo" and result["method"]["config"] == manifest["config"]
     assert result["method"]["config"]["beta"] == 0.5 and result["seed"] == 7 and result["label"] == "npo"
+    assert manifest["command"][:4] == ["unlearnbench", "unlearn", tofu_fixture_task.name, "--method"]
     assert result["model"]["weights_sha256"] == manifest["weights_sha256"]
     assert main(["leaderboard", "validate", str(res / "test-tofu-forget10__npo__s7.result.json"), "--local"]) == 0
 
