@@ -49,12 +49,16 @@ def run_seed() -> int:
 def train_loop(module: nn.Module, phases: Callable[[int], Sequence[Phase]] | Sequence[Phase], *, epochs: int,
                lr: float, momentum: float = 0.9, weight_decay: float = 5e-4, seed: int = 0,
                schedule: str = "constant", mask: dict[str, torch.Tensor] | None = None,
-               on_epoch: Callable[[int], None] | None = None, train_mode: bool = True) -> nn.Module:
+               on_epoch: Callable[[int], None] | None = None, train_mode: bool = True,
+               desc: str = "training") -> nn.Module:
     """SGD over ``phases`` (a list, or ``epoch -> list``) for ``epochs``; returns ``module``.
 
     ``schedule``: ``constant`` (SalUn's unlearning runs) or ``cosine`` (per step, to 0).
     ``mask``: parameter name -> bool tensor (True = may change); absent names are frozen.
+    A progress bar (``desc``) counts the steps; ``--quiet`` hides it.
     """
+    from unlearnbench.progress import bar
+
     opt = torch.optim.SGD(module.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     named = dict(module.named_parameters())
     frozen = None
@@ -65,14 +69,14 @@ def train_loop(module: nn.Module, phases: Callable[[int], Sequence[Phase]] | Seq
     steps_per_epoch = sum(math.ceil(len(p.y) / p.batch_size) for p in plan(0)) or 1
     total = max(1, epochs * steps_per_epoch)
     module.train(train_mode)
-    with thread_policy(module):
+    with thread_policy(module), bar(total, desc, "step") as steps:
         _epochs(module, plan, opt, named, mask, frozen, epochs=epochs, lr=lr, seed=seed, schedule=schedule,
-                total=total, on_epoch=on_epoch)
+                total=total, on_epoch=on_epoch, tick=steps.update)
     module.eval()
     return module
 
 
-def _epochs(module, plan, opt, named, mask, frozen, *, epochs, lr, seed, schedule, total, on_epoch) -> None:
+def _epochs(module, plan, opt, named, mask, frozen, *, epochs, lr, seed, schedule, total, on_epoch, tick) -> None:
     step = 0
     for epoch in range(epochs):
         if on_epoch is not None:
@@ -96,6 +100,7 @@ def _epochs(module, plan, opt, named, mask, frozen, *, epochs, lr, seed, schedul
                 if mask is not None:
                     _restore(named, mask, frozen, opt)
                 step += 1
+                tick(1)
 
 
 @torch.no_grad()
@@ -125,7 +130,8 @@ def train_from_scratch(architecture: str, kwargs: dict, x: torch.Tensor, y: torc
     train_loop(model.module, [Phase(torch.as_tensor(x), torch.as_tensor(y, dtype=torch.long), cross_entropy,
                                     int(recipe.get("batch_size", 64)))],
                epochs=int(recipe["epochs"]), lr=float(recipe["lr"]), momentum=float(recipe.get("momentum", 0.9)),
-               weight_decay=float(recipe.get("weight_decay", 5e-4)), seed=s, schedule=recipe.get("schedule", "cosine"))
+               weight_decay=float(recipe.get("weight_decay", 5e-4)), seed=s, schedule=recipe.get("schedule", "cosine"),
+               desc=f"training {architecture}")
     model.meta["unlearn_seconds"] = time.perf_counter() - t0
     return model
 

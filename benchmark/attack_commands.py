@@ -51,26 +51,24 @@ def cmd_attack(args) -> int:
             raise UserError(f"attack {n!r} is for {modality} tasks; {task.name} is a {task.modality} task")
     if task.modality != "llm":
         return _attack_generic(args, task, names)
+    bits, relearn = _attack_settings(args)  # bad values fail before any work
+    variants = tuple(v.strip() for v in args.variants.split(",")) if args.variants else A.PROMPT_VARIANTS
+    for v in variants:
+        if v not in A.PROMPT_VARIANTS:
+            raise UserError(f"unknown prompt variant {v!r}; variants: {', '.join(A.PROMPT_VARIANTS)}")
     reference = args.reference
     if reference is None and task.world:
         reference = WORLDS.get(task.world).reference(task)
     if reference is not None and not Path(reference).exists():
         raise UserError(f"reference file not found: {reference}")
-    bits = tuple(int(b) for b in args.bits.split(",")) if args.bits else (8, 4)
-    variants = tuple(v.strip() for v in args.variants.split(",")) if args.variants else A.PROMPT_VARIANTS
-    for v in variants:
-        if v not in A.PROMPT_VARIANTS:
-            raise UserError(f"unknown prompt variant {v!r}; variants: {', '.join(A.PROMPT_VARIANTS)}")
     opts = {k: getattr(args, k) for k in ("batch_size", "device", "dtype", "template") if getattr(args, k, None) is not None}
     progress = not args.quiet
     scored = score(args.task, args.checkpoint, reference=reference, out_dir=args.output, seed=args.seed,
-                   label=args.label, progress=progress, **opts)
+                   label=args.label, progress=progress, overwrite=args.overwrite, **opts)
     payload = load_reference(reference, task)[0] if reference is not None else None
     ref_model = None
     if "prompt" in names and task.world and args.reference is None:
         ref_model = load_model(task, "world:retain", **opts)  # forget quality on the rewritten questions
-    relearn = A.RelearnConfig(fraction=args.relearn_fraction, epochs=args.relearn_epochs, lr=args.relearn_lr,
-                              seed=args.seed)
     with thread_policy(scored.model):
         outcomes = A.run_attacks(task, scored.model, names, reference=payload, plain_rows=scored.rows,
                                  reference_model=ref_model, seed=args.seed, relearn=relearn, bits=bits,
@@ -90,6 +88,27 @@ def cmd_attack(args) -> int:
     if scored.path:
         print(f"wrote {scored.path}")
     return 0
+
+
+def _attack_settings(args):
+    """``(bits, RelearnConfig)`` from the options, every value checked (one line each)."""
+    from unlearnbench import attacks as A
+    from unlearnbench.config_checks import check_config
+    from unlearnbench.errors import UserError
+
+    try:
+        bits = tuple(int(b) for b in args.bits.split(",")) if args.bits else (8, 4)
+    except ValueError:
+        raise UserError(f"--bits expects comma-separated integers, not {args.bits!r}") from None
+    bad = [b for b in bits if b not in (2, 3, 4, 8)]
+    if bad or args.group_size < 1:
+        raise UserError(f"--bits must be 2, 3, 4 or 8 (got {bad[0]})" if bad else f"--group-size must be >= 1, not {args.group_size}")
+    relearn = A.RelearnConfig(fraction=args.relearn_fraction, epochs=args.relearn_epochs, lr=args.relearn_lr,
+                              seed=args.seed)
+    check_config("relearn attack (--relearn-*)", relearn)
+    if not 0 < relearn.fraction < 1:
+        raise UserError(f"--relearn-fraction must be in (0, 1), not {relearn.fraction}")
+    return bits, relearn
 
 
 def _default_attacks(modality: str) -> str:
@@ -112,7 +131,7 @@ def _attack_generic(args, task, names: list[str]) -> int:
     opts = {k: getattr(args, k) for k in ("batch_size", "device", "dtype") if getattr(args, k, None) is not None}
     progress = not args.quiet
     scored = score(args.task, args.checkpoint, reference=args.reference, out_dir=args.output, seed=args.seed,
-                   label=args.label, progress=progress, **opts)
+                   label=args.label, progress=progress, overwrite=args.overwrite, **opts)
     attacks, details, worst = {}, {}, {}
     for name in names:
         with thread_policy(scored.model):

@@ -74,17 +74,28 @@ class CausalLM:
     @classmethod
     def load(cls, path: str, *, device: str | None = None, dtype: str | None = None, batch_size: int | None = None,
              template: str | None = None, task: Any = None) -> "CausalLM":
+        """Load a folder, GGUF file or hub id; a broken checkpoint fails in one line
+        (:mod:`unlearnbench.llm_checks`), a local path is never mistaken for a hub id
+        (:mod:`unlearnbench.hub`)."""
+        import pickle
+        import struct
+
         import torch
         import transformers
+        from safetensors import SafetensorError
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from unlearnbench import hub, llm_checks
+        from unlearnbench.progress import silence_libraries
+
         transformers.logging.set_verbosity_error()
+        silence_libraries()
         dev = default_device(device)
         dt = default_dtype(dev, dtype)
         torch_dtype = getattr(torch, dt)
         p = Path(path)
         kw = {"trust_remote_code": False}
-        fmt, saved_template, weights_hash = "hf", None, None
+        fmt, saved_template, weights_hash, info = "hf", None, None, None
         try:
             if p.is_file():
                 if p.suffix != ".gguf":
@@ -94,38 +105,44 @@ class CausalLM:
                 model = AutoModelForCausalLM.from_pretrained(str(p.parent), gguf_file=p.name, dtype=torch_dtype, **kw)
                 weights_hash = weights_sha256(p)
             elif p.is_dir():
-                if (p / TEMPLATE_FILE).exists():
-                    saved_template = json.loads((p / TEMPLATE_FILE).read_text())
+                saved_template = llm_checks.read_template_file(p / TEMPLATE_FILE)
                 if (p / "adapter_config.json").exists():
                     fmt = "peft"
+                    llm_checks.check_weight_files(p)
                     model, tok = cls._load_peft(p, torch_dtype, kw)
                 elif (p / "config.json").exists():
                     _check_causal_config(p)
+                    llm_checks.check_shapes(p, llm_checks.check_weight_files(p))
                     tok = AutoTokenizer.from_pretrained(str(p), **kw)
-                    model = AutoModelForCausalLM.from_pretrained(str(p), dtype=torch_dtype, **kw)
+                    model, info = AutoModelForCausalLM.from_pretrained(str(p), dtype=torch_dtype, output_loading_info=True,
+                                                                       **kw)
                 else:
                     raise UserError(f"{p} is not a model folder (no config.json or adapter_config.json)")
                 weights_hash = weights_sha256(p)
-            elif _looks_like_hub_id(path):
+            else:
+                hub.require_local_or_hub(path)
                 fmt = "hub"
                 tok = AutoTokenizer.from_pretrained(path, **kw)
-                model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kw)
+                model, info = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, output_loading_info=True, **kw)
                 weights_hash = _hub_revision(model)
-            else:
-                raise UserError(f"checkpoint not found: {path}")
         except UserError:
             raise
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UserError(f"cannot load a causal LM from {path}: {first}") from None
+        except (OSError, ValueError, KeyError, IndexError, RuntimeError, TypeError, EOFError, struct.error,
+                json.JSONDecodeError, pickle.UnpicklingError, SafetensorError) as e:  # a broken or truncated file
+            raise llm_checks.load_error(e, path) from None
+        llm_checks.check_loaded(model, tok, info, str(path))
         model.to(dev)
         if template is None:
             if saved_template is not None:
-                template = PromptTemplate(**saved_template)
+                template = saved_template
             elif task is not None and task.settings.get("template"):
                 template = task.settings["template"]
-        return cls(model, tok, template=template, name=p.name if p.exists() else path, source=str(path), fmt=fmt,
-                   weights_hash=weights_hash, batch_size=batch_size)
+        lm = cls(model, tok, template=template, name=p.name if p.exists() else path, source=str(path), fmt=fmt,
+                 weights_hash=weights_hash, batch_size=batch_size)
+        if lm.template.chat and not getattr(tok, "chat_template", None):  # else it fails at the first prompt
+            raise UserError(f"template {lm.template.name!r} uses the tokenizer's chat template, and {path} has none "
+                            "(use --template qa, llama2 or raw)")
+        return lm
 
     @staticmethod
     def _load_peft(p: Path, torch_dtype, kw):
@@ -138,6 +155,9 @@ class CausalLM:
             raise UserError(f"{p}/adapter_config.json names no base_model_name_or_path")
         if not Path(base).exists() and (p / base).exists():
             base = str(p / base)
+        from unlearnbench import hub
+
+        hub.require_local_or_hub(base, f"base model of adapter {p}")
         tok_src = str(p) if (p / "tokenizer_config.json").exists() else base
         tok = AutoTokenizer.from_pretrained(tok_src, **kw)
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype, **kw)
@@ -314,11 +334,6 @@ def _bar(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="sample", leave=False)
 
 
-def _looks_like_hub_id(path: str) -> bool:
-    parts = path.split("/")
-    return len(parts) == 2 and all(parts) and not path.startswith((".", "~")) and os.sep not in path.replace("/", "")
-
-
 def _hub_revision(model) -> str | None:
     return getattr(getattr(model, "config", None), "_commit_hash", None)
 
@@ -326,8 +341,10 @@ def _hub_revision(model) -> str | None:
 def _check_causal_config(p: Path) -> None:
     try:
         cfg = json.loads((p / "config.json").read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{p}/config.json is not valid JSON ({e.msg})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{p}/config.json is not valid JSON ({getattr(e, 'msg', e)})") from None
+    if not isinstance(cfg, dict):
+        raise UserError(f"{p}/config.json must be a JSON object, not a {type(cfg).__name__}")
     if "_class_name" in cfg or "_diffusers_version" in cfg:
         raise UserError(f"{p} holds a diffusers component, not a causal language model")
     archs = cfg.get("architectures") or []

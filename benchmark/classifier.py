@@ -250,6 +250,9 @@ def load_classifier(checkpoint: str | Path, task: Any = None, *, device: str | N
         raise UserError(f"{cfg_path} is not valid JSON ({e})") from None
     if not isinstance(cfg, dict) or not isinstance(cfg.get("architecture"), str):
         raise UserError(f"{cfg_path} must be a JSON object with an 'architecture' name")
+    for key in ("kwargs", "meta"):
+        if not isinstance(cfg.get(key) or {}, dict):
+            raise UserError(f"{cfg_path}: {key!r} must be a JSON object, not {type(cfg[key]).__name__}")
     module = build_architecture(cfg["architecture"], cfg.get("kwargs") or {})
     state = _read_weights(weights)
     try:

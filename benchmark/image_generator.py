@@ -50,9 +50,21 @@ def parse_checkpoint(checkpoint: str) -> tuple[str, dict[str, str]]:
     return base.strip(), swaps
 
 
+#: what diffusers / safetensors / torch raise on a broken or foreign checkpoint file
+_LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError)
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+
+
 def _load_pipeline(base: str, device: str, dtype):
     from diffusers import DiffusionPipeline
 
+    from unlearnbench.hub import require_local_or_hub
+    from unlearnbench.progress import silence_libraries
+
+    silence_libraries()  # diffusers' "Loading pipeline components" bar, under --quiet
     p = Path(base)
     kwargs: dict[str, Any] = {"dtype": dtype}
     if p.exists():
@@ -60,16 +72,19 @@ def _load_pipeline(base: str, device: str, dtype):
         if not index.is_file():
             raise UserError(f"{base} is not a diffusers pipeline folder (no model_index.json)")
         try:
-            if "safety_checker" in json.loads(index.read_text()):
-                kwargs.update(safety_checker=None, requires_safety_checker=False)
-        except json.JSONDecodeError:
+            doc = json.loads(index.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise UserError(f"{index} is not valid JSON") from None
-    elif base.count("/") != 1 or base.startswith((".", "/")):
-        raise UserError(f"diffusion pipeline not found: {base} (a folder or a hub id like CompVis/stable-diffusion-v1-4)")
+        if not isinstance(doc, dict):
+            raise UserError(f"{index} must be a JSON object, not a {type(doc).__name__}")
+        if "safety_checker" in doc:
+            kwargs.update(safety_checker=None, requires_safety_checker=False)
+    else:
+        require_local_or_hub(base, "diffusion pipeline")
     try:
         pipe = DiffusionPipeline.from_pretrained(base, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as e:
-        raise UserError(f"cannot load diffusion pipeline {base}: {str(e).splitlines()[0][:200]}") from None
+    except _LOAD_ERRORS as e:
+        raise UserError(f"cannot load diffusion pipeline {base}: {_first_line(e)}") from None
     for needed in ("unet", "text_encoder", "tokenizer", "scheduler"):
         if getattr(pipe, needed, None) is None:
             raise UserError(f"pipeline {base} has no {needed}; only text-to-image latent pipelines are supported")
@@ -83,16 +98,19 @@ def _read_state_dict(path: Path) -> dict:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as e:  # noqa: BLE001 - SafetensorError / OSError: a broken file either way
+            raise UserError(f"{path} is not a readable safetensors file (truncated or corrupt?): {_first_line(e)}") from None
     if path.suffix in (".pt", ".pth", ".bin", ".ckpt"):
         try:
             sd = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as e:  # pickles with code are refused by weights_only
-            raise UserError(f"cannot read {path} as plain weights (weights_only=True): {str(e).splitlines()[0][:160]}") from None
+            raise UserError(f"cannot read {path} as plain weights (weights_only=True): {_first_line(e)}") from None
         if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
             sd = sd["state_dict"]
-        if not isinstance(sd, dict):
-            raise UserError(f"{path} does not hold a state dict")
+        if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+            raise UserError(f"{path} does not hold a state dict of tensors")
         return sd
     raise UserError(f"unsupported weights file {path.name}: use .safetensors, .pt/.bin/.ckpt or a component folder")
 
@@ -106,8 +124,8 @@ def _swap(pipe, component: str, path_str: str) -> None:
         cls = type(module)
         try:
             new = cls.from_pretrained(str(path), dtype=module.dtype)
-        except (OSError, ValueError) as e:
-            raise UserError(f"cannot load {component} from {path}: {str(e).splitlines()[0][:160]}") from None
+        except _LOAD_ERRORS as e:
+            raise UserError(f"cannot load {component} from {path}: {_first_line(e)}") from None
         setattr(pipe, component, new.to(module.device))
         pipe.register_modules(**{component: getattr(pipe, component)})
         return

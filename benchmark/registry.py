@@ -96,8 +96,15 @@ class Registry:
     def _unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        return f"unknown {self.kind} {name!r}{hint} (see `unlearnbench {self.kind}s`)"
+        if self.kind in LISTED:  # a command lists them
+            return f"unknown {self.kind} {name!r}{hint} (see `unlearnbench {self.kind}s`)"
+        names = self.names()
+        known = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+        return f"unknown {self.kind} {name!r}{hint} (known: {known or 'none'})"
 
+
+#: registry kinds with a listing command (``unlearnbench tasks`` ...); other lookups name the known entries
+LISTED = ("task", "metric", "method", "attack")
 
 # The registries of the whole suite. Entries are added by the modules of each folder,
 # imported through ``unlearnbench.catalog.load_all()``.

@@ -76,7 +76,12 @@ def canonical_json_hash(obj: Any) -> str:
 
 
 # -- atomic writes ----------------------------------------------------------------------
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = True) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place.
+
+    With ``overwrite=False`` the file is linked into place instead, which fails when ``path``
+    exists (also when another process created it meanwhile): a :class:`UserError`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -85,7 +90,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if the file exists, even if another process just wrote it
+            except FileExistsError:
+                raise UserError(f"{path} exists; pass --overwrite to replace it") from None
+            except OSError:  # no hard links on this file system: check, then rename
+                if path.exists():
+                    raise UserError(f"{path} exists; pass --overwrite to replace it") from None
+                os.replace(tmp, path)
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -93,8 +110,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+def atomic_write_json(path: str | os.PathLike, obj: Any, *, overwrite: bool = True) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n",
+                             overwrite=overwrite)
 
 
 def jsonl_text(rows: Iterable[Mapping[str, Any]]) -> str:
@@ -176,19 +194,29 @@ def result_stem(task: str, label: str, seed: int) -> str:
     return f"{slug(task)}__{slug(label)}__s{seed}"
 
 
-def write_result(out_dir: str | os.PathLike, result: dict, rows: list[dict], stem: str) -> Path:
-    """Write ``<stem>.samples.jsonl`` then ``<stem>.result.json`` atomically; return the latter.
+def write_result(out_dir: str | os.PathLike, result: dict, rows: list[dict], stem: str, *, overwrite: bool = True,
+                 log: bool = True) -> Path:
+    """Write ``<stem>.samples.jsonl``, the run log ``<stem>.log`` and ``<stem>.result.json``
+    atomically, in that order; return the result file.
 
-    ``result['per_sample']`` is filled with the relative file name and its sha256.
+    ``result['per_sample']`` is set to the relative file name, its sha256 and row count, and
+    the log's entry is added to ``result['attachments']`` (role ``log``; see
+    :mod:`unlearnbench.run_log`), in ``result`` itself: a caller that rewrites the result later
+    (``attack`` adding its robustness block) keeps both. With ``overwrite=False`` nothing is
+    written when the result file exists, and it is never replaced (:class:`UserError`); the
+    samples and log of an unfinished run (no result file) are replaced.
     """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output path exists and is not a folder: {out}")
+    from unlearnbench.preflight import check_result_free
+
+    out = check_result_free(out_dir, stem, overwrite)
     text = jsonl_text(rows)
     samples = atomic_write_text(out / f"{stem}.samples.jsonl", text)
-    result = dict(result)
+    if log:
+        from unlearnbench.run_log import with_attachment, write_log
+
+        result["attachments"] = with_attachment(result, write_log(out, stem, result))
     result["per_sample"] = {"path": samples.name, "sha256": sha256_bytes(text.encode()), "rows": len(rows)}
-    return atomic_write_json(out / f"{stem}.result.json", result)
+    return atomic_write_json(out / f"{stem}.result.json", result, overwrite=overwrite)
 
 
 def load_result(path: str | os.PathLike) -> dict:

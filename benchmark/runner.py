@@ -22,6 +22,12 @@ from unlearnbench.results import (
 )
 from unlearnbench.seeding import seed_everything
 from unlearnbench.spec import TaskSpec
+from unlearnbench.manifest import check_manifest_weights
+from unlearnbench.preflight import (
+    before_scoring, check_checkpoint, check_model_opts, check_output_file, check_reference_role, check_seed,
+    check_task_data,
+)
+from unlearnbench.run_log import ensure_log, note
 from unlearnbench.threads import thread_policy
 
 
@@ -54,7 +60,9 @@ def resolve_checkpoint(task: TaskSpec, checkpoint: str) -> str:
         if not task.world:
             raise UserError(f"task {task.name} has no embedded world, so {checkpoint!r} means nothing")
         world = WORLDS.get(task.world)
-        return str(world.checkpoint(task, checkpoint.split(":", 1)[1]))
+        path = str(world.checkpoint(task, checkpoint.split(":", 1)[1]))  # built on first use
+        note(f"{checkpoint} of {task.name} is {path}")
+        return path
     return checkpoint
 
 
@@ -75,22 +83,38 @@ def score(
     *,
     reference: str | os.PathLike | None = None,
     out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     label: str | None = None,
     method: dict | None = None,
     model: Any = None,
     progress: bool = True,
     timings: dict | None = None,
+    overwrite: bool = True,
     **model_opts: Any,
 ) -> Scored:
     """Score ``checkpoint`` on ``task_name``; write the result when ``out_dir`` is given.
 
-    ``method`` is ``{"name": ..., "config": {...}}`` for a checkpoint this suite unlearned,
-    ``None`` for an external one. A ``model`` already loaded can be passed to skip loading.
+    ``method`` is ``{"name": ..., "config": {...}}`` for a checkpoint this suite unlearned
+    (read from the checkpoint's ``unlearn_config.json`` when not given), ``None`` for an
+    external one. A ``model`` already loaded can be passed to skip loading. Every input is
+    checked before loading (:func:`unlearnbench.preflight.before_scoring`); with
+    ``overwrite=False`` an existing result is refused up front. The result lists its run log
+    (``<stem>.log``) in ``attachments``.
     """
+    with ensure_log():
+        return _score(task_name, checkpoint, reference=reference, out_dir=out_dir, seed=seed, label=label,
+                      method=method, model=model, progress=progress, timings=timings, overwrite=overwrite,
+                      model_opts=model_opts)
+
+
+def _score(task_name, checkpoint, *, reference, out_dir, seed, label, method, model, progress, timings, overwrite,
+           model_opts) -> Scored:
     t0 = time.perf_counter()
     task = get_task(task_name)
     protocol = get_protocol(task)
+    seed, label, method, manifest = before_scoring(task, checkpoint, out_dir=out_dir, seed=seed, label=label,
+                                                   method=method, model=model, reference=reference,
+                                                   overwrite=overwrite, model_opts=model_opts)
     ref_payload, ref_infos = None, []
     if reference is not None:  # check the reference before any expensive work
         ref_payload, info = load_reference(reference, task)
@@ -98,10 +122,13 @@ def score(
     seed_everything(seed)
     if model is None:
         model = load_model(task, checkpoint, **model_opts)
+    check_manifest_weights(manifest, model)
     t_load = time.perf_counter()
-    with thread_policy(model):
+    note(f"loaded {checkpoint} in {t_load - t0:.1f} s")
+    with thread_policy(model) as n_threads:
         rows = protocol.infer(task, model, progress=progress)
     t_infer = time.perf_counter()
+    note(f"inferred {len(rows)} per-sample rows of {task.name} in {t_infer - t_load:.1f} s on {n_threads} torch thread(s)")
     metrics = protocol.aggregate(task, rows, ref_payload)
     t_metrics = time.perf_counter()
     data_hash = getattr(protocol, "data_hash", lambda t: None)(task)
@@ -116,7 +143,7 @@ def score(
         "model": model.describe(),
         "method": method,
         "seed": seed,
-        "label": label or (method or {}).get("name") or model.describe().get("name") or "model",
+        "label": label,
         "metrics": metrics,
         "references": ref_infos,
         "environment": environment(getattr(model, "device_name", None), getattr(model, "dtype_name", None)),
@@ -126,7 +153,7 @@ def score(
     scored = Scored(result, rows, model=model)
     if out_dir is not None:
         result["references"] = [_bundle_reference(info, out_dir) for info in ref_infos]
-        scored.path = write_result(out_dir, result, rows, result_stem(task.name, result["label"], seed))
+        scored.path = write_result(out_dir, result, rows, result_stem(task.name, label, seed), overwrite=overwrite)
     return scored
 
 
@@ -147,11 +174,20 @@ def _bundle_reference(info: dict, out_dir) -> dict:
 
 
 def build_reference(task_name: str, checkpoint: str, out_file: str | os.PathLike, *, seed: int = 0,
-                    progress: bool = True, role: str = "retain", **model_opts: Any) -> dict:
-    """Run the reference model once and write its per-sample statistics as an artefact."""
+                    progress: bool = True, role: str | None = None, overwrite: bool = True, **model_opts: Any) -> dict:
+    """Run the reference model once and write its per-sample statistics as an artefact.
+
+    ``role`` must be one the task uses (``task.references``; default: its first); every
+    input is checked before loading, and an existing ``out_file`` is refused unless ``overwrite``.
+    """
     task = get_task(task_name)
     protocol = get_protocol(task)
-    seed_everything(seed)
+    role = check_reference_role(task, role)
+    check_output_file(out_file, overwrite, "reference file")
+    check_model_opts(task, model_opts)
+    check_checkpoint(task, checkpoint)
+    check_task_data(task)
+    seed_everything(check_seed(seed))
     model = load_model(task, checkpoint, **model_opts)
     with thread_policy(model):
         rows = protocol.infer(task, model, progress=progress)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ def get_method(name: str, modality: str):
 
 def _coerce(value: str, typ: Any, key: str) -> Any:
     origin = typing.get_origin(typ)
-    if origin is typing.Union or str(origin) == "types.UnionType":
+    if origin is typing.Union or origin is types.UnionType:  # Optional[int], int | None
         args = [a for a in typing.get_args(typ) if a is not type(None)]
         if value.lower() in ("none", "null"):
             return None
@@ -62,9 +63,18 @@ def _coerce(value: str, typ: Any, key: str) -> Any:
             if value.lower() in ("0", "false", "no", "off"):
                 return False
             raise ValueError(value)
-        if typ in (int, float, str):
-            return typ(float(value)) if typ is int and "e" in value.lower() else typ(value)
-        return json.loads(value)
+        if typ is int:
+            f = float(value)  # "1e3" is 1000; "2.5" is not an int
+            if not f.is_integer():
+                raise ValueError(value)
+            return int(value) if value.strip().lstrip("+-").isdigit() else int(f)
+        if typ in (float, str):
+            return typ(value)
+        parsed = json.loads(value)
+        want = typing.get_origin(typ) or typ  # dict[str, float] -> dict
+        if want in (dict, list) and not isinstance(parsed, want):
+            raise ValueError(value)
+        return parsed
     except (ValueError, json.JSONDecodeError):
         raise UserError(f"--set {key}={value}: expected a value of type {getattr(typ, '__name__', typ)}") from None
 
@@ -83,7 +93,9 @@ def task_defaults(task: Any, method: Any) -> dict:
 
 def make_config(method: Any, overrides: dict[str, str] | list[str] | None = None, task: Any = None):
     """Build ``method.Config``: its defaults, then ``task``'s (:func:`task_defaults`), then the
-    ``key=value`` overrides (types follow the dataclass fields)."""
+    ``key=value`` overrides (types follow the dataclass fields), then check every value's
+    range (:mod:`unlearnbench.config_checks`) before any data or model is loaded."""
+    given = "--set" if isinstance(overrides, list) else "the given config"
     if isinstance(overrides, list):
         pairs = {}
         for item in overrides:
@@ -92,7 +104,10 @@ def make_config(method: Any, overrides: dict[str, str] | list[str] | None = None
             k, v = item.split("=", 1)
             pairs[k.strip()] = v.strip()
         overrides = pairs
-    overrides = {**task_defaults(task, method), **(overrides or {})}
+    defaults = task_defaults(task, method)
+    sources = {k: "the task's method_defaults" for k in defaults}
+    sources.update({k: given for k in overrides or {}})
+    overrides = {**defaults, **(overrides or {})}
     hints = typing.get_type_hints(method.Config)
     fields = {f.name for f in dataclasses.fields(method.Config)}
     values = {}
@@ -104,17 +119,27 @@ def make_config(method: Any, overrides: dict[str, str] | list[str] | None = None
             hint = f"; did you mean {', '.join(close)}?" if close else f"; fields: {', '.join(sorted(fields))}"
             raise UserError(f"method {method.name} has no config field {k!r}{hint}")
         values[k] = _coerce(v, hints[k], k) if isinstance(v, str) else v
-    return method.Config(**values)
+    config = method.Config(**values)
+    from unlearnbench.config_checks import check_config
+
+    check_config(f"method {method.name}", config, sources)
+    return config
 
 
 def unlearn(task_name: str, method_name: str, *, model: str = "world:target", overrides=None, seed: int = 0,
             progress: bool = True, loaded_model: Any = None, **model_opts: Any):
-    """Unlearn; return ``(model, record)`` where ``record`` is the unlearn_config.json content."""
-    from unlearnbench import __version__
-    from unlearnbench.results import canonical_json_hash, package_versions, utc_now
+    """Unlearn; return ``(model, record)`` where ``record`` is the manifest
+    (:func:`unlearnbench.manifest.manifest_record`, saved as ``unlearn_config.json``)."""
+    from unlearnbench.manifest import manifest_record
+    from unlearnbench.results import canonical_json_hash
+    from unlearnbench.run_log import note
     from unlearnbench.runner import get_protocol, get_task, load_model
     from unlearnbench.seeding import seed_everything
+    from unlearnbench.threads import thread_policy
 
+    from unlearnbench.preflight import check_seed
+
+    seed = check_seed(seed)
     task = get_task(task_name)
     method = get_method(method_name, task.modality)
     config = make_config(method, overrides, task)
@@ -123,47 +148,64 @@ def unlearn(task_name: str, method_name: str, *, model: str = "world:target", ov
     seed_everything(seed)
     base = loaded_model if loaded_model is not None else load_model(task, model, **model_opts)
     base_info = base.describe()
-    from unlearnbench.threads import thread_policy
-
+    note(f"unlearning {task.name} with {method.name} from {base_info.get('source') or model}")
     t0 = time.perf_counter()
-    with thread_policy(base):
-        out = method.unlearn(base, task, config, data=data, progress=progress)
+    with thread_policy(base) as n_threads:
+        try:
+            out = method.unlearn(base, task, config, data=data, progress=progress)
+        except FloatingPointError as e:  # diverged: a user setting (lr too high ...), not a bug
+            raise UserError(f"{method.name} diverged: {e} (lower --set lr=...)") from None
     seconds = time.perf_counter() - t0
-    record = {
-        "method": method.name,
-        "modality": task.modality,
-        "config": dataclasses.asdict(config),
-        "base_model": base_info,
-        "task": {"name": task.name, "version": task.version},
-        "forget_set_sha256": canonical_json_hash(data.get("forget_id", data.get("forget"))) if isinstance(data, dict) else None,
-        "seed": seed,
-        "unlearn_seconds": seconds,
-        "created": utc_now(),
-        "versions": {"unlearnbench": __version__, **package_versions()},
-    }
+    note(f"unlearned in {seconds:.1f} s on {n_threads} torch thread(s)")
+    forget = canonical_json_hash(data.get("forget_id", data.get("forget"))) if isinstance(data, dict) else None
+    record = manifest_record(method=method.name, modality=task.modality, config=dataclasses.asdict(config),
+                             base_model=base_info, task=task, forget_sha256=forget, seed=seed, seconds=seconds)
+    history = getattr(out, "train_history", None)  # the LLM loop's per-step log
+    record["steps"] = len(history) if history else None
+    record["torch_threads"] = n_threads
     return out, record
 
 
-def save_unlearned(model: Any, record: dict, out_dir: str | Path) -> Path:
-    from unlearnbench.results import atomic_write_json
+def save_unlearned(model: Any, record: dict, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Save an unlearned model with its manifest to ``out_dir`` (atomic; an existing non-empty
+    folder only with ``overwrite``)."""
+    from unlearnbench.manifest import save_checkpoint
 
-    out = Path(out_dir)
-    model.save(out)
-    atomic_write_json(out / "unlearn_config.json", record)
-    return out
+    return save_checkpoint(model, record, out_dir, overwrite=overwrite)
 
 
 def unlearn_cli(args, score_after: bool) -> int:
+    """``unlearnbench unlearn`` / ``run``: every input checked first, then one folder per run.
+
+    The checkpoint goes to ``<-o>/<task>__<label>__s<seed>.checkpoint`` (label: ``--label`` or
+    the method), beside the run's result files when scoring; nothing is replaced without
+    ``--overwrite``.
+    """
+    from unlearnbench import preflight
     from unlearnbench.display import print_result
-    from unlearnbench.results import slug
+    from unlearnbench.manifest import method_block
+    from unlearnbench.results import result_stem
+    from unlearnbench.run_log import note
     from unlearnbench.runner import get_task, score
 
     task = get_task(args.task)
+    method = get_method(args.method, task.modality)
+    make_config(method, args.overrides, task)  # bad --set values fail here, before any work
     opts = {k: getattr(args, k) for k in ("batch_size", "device", "dtype", "template") if getattr(args, k, None) is not None}
-    model, record = unlearn(args.task, args.method, model=args.model, overrides=args.overrides, seed=args.seed,
+    seed = 0 if args.seed is None else args.seed
+    out = Path(args.output or "runs")
+    stem = result_stem(task.name, args.label or method.name, seed)
+    folder = out / f"{stem}.checkpoint"
+    preflight.check_folder_free(folder, args.overwrite)
+    if score_after:
+        preflight.check_result_free(out, stem, args.overwrite)
+    preflight.check_model_opts(task, opts)
+    preflight.check_checkpoint(task, args.model)
+    preflight.check_reference(args.reference)
+    preflight.check_task_data(task)
+    model, record = unlearn(args.task, args.method, model=args.model, overrides=args.overrides, seed=seed,
                             progress=not args.quiet, **opts)
-    out = Path(args.output or f"runs/{slug(task.name)}__{slug(args.method)}__s{args.seed}")
-    ckpt = save_unlearned(model, record, out / "checkpoint" if score_after else out)
+    ckpt = save_unlearned(model, record, folder, overwrite=args.overwrite)
     print(f"wrote unlearned checkpoint {ckpt} ({record['unlearn_seconds']:.1f} s)")
     if not score_after:
         return 0
@@ -171,10 +213,14 @@ def unlearn_cli(args, score_after: bool) -> int:
     if reference is None and task.world:
         from unlearnbench.registry import WORLDS
 
-        reference = WORLDS.get(task.world).reference(task)
-    scored = score(args.task, str(ckpt), reference=reference, out_dir=out, seed=args.seed,
-                   label=args.label or args.method, method={"name": record["method"], "config": record["config"]},
-                   model=model, progress=not args.quiet, timings={"unlearn_s": record["unlearn_seconds"]})
+        reference = WORLDS.get(task.world).reference(task)  # built on first use
+        note(f"reference of {task.name}: {reference}")
+    from unlearnbench.manifest import MANIFEST
+    from unlearnbench.results import sha256_file
+
+    scored = score(args.task, str(ckpt), reference=reference, out_dir=out, seed=seed, label=args.label or method.name,
+                   method=method_block(record, sha256_file(ckpt / MANIFEST)), model=model, progress=not args.quiet,
+                   timings={"unlearn_s": record["unlearn_seconds"]}, overwrite=args.overwrite)
     print_result(scored.result)
     print(f"wrote {scored.path}")
     return 0

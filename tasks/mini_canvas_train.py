@@ -10,9 +10,9 @@ import numpy as np
 
 
 def _bar(total: int, desc: str, progress: bool):
-    from tqdm.auto import tqdm
+    from unlearnbench.progress import bar
 
-    return tqdm(total=total, desc=desc, disable=not progress, leave=False)
+    return bar(total, desc, progress=progress)  # off under --quiet, also in a world build
 
 
 def _batches(n: int, batch: int, steps: int, seed: int):

@@ -85,7 +85,9 @@ def select_worst_case(module, x, y, m: int, config: dict | None = None) -> np.nd
         loss0 = _per_sample_loss(module, None, x, y).numpy()
     w = np.full(n, m / n)
     rng = np.random.default_rng(int(cfg["seed"]))
-    for _ in range(int(cfg["outer_steps"])):
+    from unlearnbench.progress import bar
+
+    for _ in bar(range(int(cfg["outer_steps"])), "worst-case forget set", "step"):
         batch = np.arange(n) if n <= cfg["batch_size"] else np.sort(rng.choice(n, int(cfg["batch_size"]), replace=False))
         wb = torch.tensor(w[batch], dtype=torch.float32, requires_grad=True)
         xb, yb = x[batch], y[batch]
@@ -125,11 +127,11 @@ def worst_case_forget_set(data, spec: dict, *, architecture: dict, recipe: dict,
         cached = json.loads(path.read_text())
         return np.asarray(cached["indices"], dtype=np.int64)
     from unlearnbench.baselines.classifier_loop import train_from_scratch
-
-    proxy = train_from_scratch(architecture["name"], architecture.get("kwargs") or {}, data.x_train, data.y_train, recipe)
     from unlearnbench.threads import thread_policy
 
-    with thread_policy(proxy.module, reproducible=True):
+    with thread_policy(0, reproducible=True):  # the proxy too: the forget set must not depend on the machine
+        proxy = train_from_scratch(architecture["name"], architecture.get("kwargs") or {}, data.x_train, data.y_train,
+                                   recipe)
         idx = select_worst_case(proxy.module, data.x_train, data.y_train, m, cfg)
     atomic_write_json(path, {"schema": "unlearnbench/worst-case/v1", "data_sha256": data.sha256(), "m": m,
                              "config": cfg, "architecture": architecture, "recipe": recipe,

@@ -65,11 +65,12 @@ def test_parameter_count_sees_through_adapters():
     assert threads.parameter_count(7) == 7
 
 
-def test_scoring_a_tiny_model_runs_pinned(two_threads, tofu_fixture_task, tiny_lm_dir, monkeypatch):
+def _threads_seen_by_infer(task, monkeypatch) -> list[int]:
+    """Spy on the task's protocol: the thread counts in force when it infers."""
     from unlearnbench import runner
 
     seen = []
-    proto = runner.get_protocol(tofu_fixture_task)
+    proto = runner.get_protocol(task)
     real_infer = type(proto).infer
 
     def spy(self, task, model, *, progress=True):
@@ -77,6 +78,52 @@ def test_scoring_a_tiny_model_runs_pinned(two_threads, tofu_fixture_task, tiny_l
         return real_infer(self, task, model, progress=progress)
 
     monkeypatch.setattr(type(proto), "infer", spy)
+    return seen
+
+
+def test_scoring_a_tiny_model_runs_pinned(two_threads, tofu_fixture_task, tiny_lm_dir, monkeypatch):
+    from unlearnbench import runner
+
+    seen = _threads_seen_by_infer(tofu_fixture_task, monkeypatch)
     runner.score(tofu_fixture_task.name, str(tiny_lm_dir), progress=False)
     assert seen == [1]
     assert torch.get_num_threads() == 3
+
+
+def test_reference_build_runs_pinned(two_threads, tofu_fixture_task, tiny_lm_dir, tmp_path, monkeypatch):
+    from unlearnbench import runner
+
+    seen = _threads_seen_by_infer(tofu_fixture_task, monkeypatch)
+    runner.build_reference(tofu_fixture_task.name, str(tiny_lm_dir), tmp_path / "ref.json", progress=False)
+    assert seen == [1] and torch.get_num_threads() == 3
+
+
+def test_worst_case_proxy_trains_pinned_whatever_the_override(two_threads, monkeypatch):
+    """The worst-case forget set is task data: its proxy model trains on one thread, like a world build."""
+    import numpy as np
+
+    from unlearnbench.baselines import classifier_loop
+    from unlearnbench.tasks import worst_case
+    from unlearnbench.tasks.classifier_protocol import ClassifierData
+
+    monkeypatch.setenv("UNLEARNBENCH_THREADS", "2")
+    seen = {}
+    real_train = classifier_loop.train_from_scratch
+
+    def train_spy(*a, **k):
+        seen["train"] = torch.get_num_threads()
+        return real_train(*a, **k)
+
+    def select_spy(module, x, y, m, cfg):
+        seen["select"] = torch.get_num_threads()
+        return np.arange(m)
+
+    monkeypatch.setattr(classifier_loop, "train_from_scratch", train_spy)
+    monkeypatch.setattr(worst_case, "select_worst_case", select_spy)
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 1, 8, 8)).astype(np.float32)
+    y = np.arange(40) % 10
+    data = ClassifierData(x_train=x, y_train=y, x_test=x[:10], y_test=y[:10], num_classes=10, name="threads-spy")
+    worst_case.worst_case_forget_set(data, {"fraction": 0.1}, architecture={"name": "digits-cnn", "kwargs": {}},
+                                     recipe={"epochs": 1, "lr": 0.1, "batch_size": 20, "seed": 123})
+    assert seen == {"train": 1, "select": 1}
