@@ -27,24 +27,35 @@ def _report(reports, verb: str, quiet: bool = False) -> int:
 
 
 def cmd_validate(args) -> int:
-    from unlearnbench.leaderboard.checks import validate_file
+    from unlearnbench.leaderboard.checks import validate_files
 
-    return _report([validate_file(f, root=args.root, allow_external_references=args.local) for f in args.files],
-                   "valid", args.quiet)
+    return _report(validate_files(args.files, root=args.root, allow_external_references=args.local), "valid", args.quiet)
 
 
 def cmd_verify(args) -> int:
-    from unlearnbench.leaderboard.checks import verify_file
+    from unlearnbench.leaderboard.verify import verify_files
 
-    return _report([verify_file(f, root=args.root, allow_external_references=args.local,
-                                allow_ingested=args.allow_ingested) for f in args.files], "verified", args.quiet)
+    return _report(verify_files(args.files, root=args.root, allow_external_references=args.local,
+                                allow_ingested=args.allow_ingested), "verified", args.quiet)
+
+
+def link_prefix(page: str, board: str) -> str:
+    """Relative path from a page's folder to a leaderboard JSON's folder (file links are relative to the latter)."""
+    import os
+    from pathlib import Path, PurePosixPath
+
+    rel = os.path.relpath(Path(board).resolve().parent, Path(page).resolve().parent)
+    return "" if rel == "." else PurePosixPath(Path(rel)).as_posix() + "/"
 
 
 def cmd_build(args) -> int:
+    from pathlib import Path
+
     from unlearnbench.leaderboard.build import build_leaderboard
     from unlearnbench.results import atomic_write_json
 
-    board = build_leaderboard(args.results, title=args.title, root=args.root, allow_external_references=args.local)
+    board = build_leaderboard(args.results, title=args.title, root=args.root, allow_external_references=args.local,
+                              separate=args.separate, base=Path(args.output).resolve().parent)
     path = atomic_write_json(args.output, board)
     n = sum(len(t["entries"]) for t in board["tasks"])
     print(f"wrote {path} ({len(board['tasks'])} task(s), {n} entr{'y' if n == 1 else 'ies'} "
@@ -57,10 +68,16 @@ def cmd_render(args) -> int:
     from unlearnbench.leaderboard.render import render_leaderboard
     from unlearnbench.results import atomic_write_text
 
-    text = render_leaderboard(load_leaderboard(args.leaderboard), args.format)
+    if args.format == "html" and args.output in (None, "-"):
+        raise UserError("--format html needs -o FILE")
+    board = load_leaderboard(args.leaderboard)
+    if args.format == "html":
+        from unlearnbench.leaderboard.html import render_html
+
+        text = render_html(board, link_prefix(args.output, args.leaderboard))
+    else:
+        text = render_leaderboard(board, args.format)
     if args.output in (None, "-"):
-        if args.format == "html":
-            raise UserError("--format html needs -o FILE")
         sys.stdout.write(text)
         return 0
     path = atomic_write_text(args.output, text)
@@ -104,6 +121,9 @@ def register(subparsers) -> None:
     p.add_argument("results", nargs="+", metavar="RESULT.json")
     p.add_argument("-o", "--output", required=True, help="leaderboard JSON to write")
     p.add_argument("--title", default=None)
+    p.add_argument("--separate", action="store_true",
+                   help="keep results that are not comparable (other data, spec, scale, reference, template) as "
+                        "separate tables / entries instead of refusing them")
     _checks_args(p)
     p.set_defaults(func=cmd_build)
 
@@ -117,7 +137,7 @@ def register(subparsers) -> None:
     p.add_argument("spec", metavar="SPEC.yaml")
     p.add_argument("--real", action="store_true", help="use the spec's real_tasks instead of its embedded-world tasks")
     p.add_argument("-o", "--output", default=None, help="output folder (default: runs/table-<spec name>)")
-    p.add_argument("--format", default="md", choices=["md", "latex", "csv"])
+    p.add_argument("--format", default="md", choices=["md", "latex", "csv", "html"])
     p.add_argument("--list", action="store_true", help="list the cells with their keys and status; run nothing")
     p.add_argument("--cell", action="append", default=[], metavar="KEY",
                    help="run only the cell(s) whose key starts with KEY (repeatable), e.g. one job of a scheduler")

@@ -9,7 +9,8 @@ import pytest
 
 from test_leaderboard_fixtures import TASK, make_submission, register
 from unlearnbench.cli import main
-from unlearnbench.leaderboard.checks import validate_file, verify_file
+from unlearnbench.leaderboard.checks import validate_file
+from unlearnbench.leaderboard.verify import verify_file
 from unlearnbench.leaderboard.schema import load_schema, schema_problems, walk_undocumented
 from unlearnbench.results import sha256_file
 
