@@ -82,7 +82,7 @@ def axis(values: list[float], bounds: tuple[float | None, float | None], lo_px: 
     if log:
         ticks = [10.0 ** k for k in range(math.ceil(lo), math.floor(hi) + 1)]
         step = max(1, math.ceil(len(ticks) / 6))
-        ticks = ticks[::step]
+        ticks = ticks[::-1][::step][::-1]  # keep the top decade (1 for a p-value)
     else:
         step = _nice_step(hi - lo)
         first = math.ceil(lo / step - 1e-9) * step

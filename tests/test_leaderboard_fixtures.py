@@ -71,6 +71,12 @@ class DummyProtocol(Protocol):
     def training_data(self, task):
         return {"forget": [0, 1, 2], "forget_id": "dummy-forget"}
 
+    def data_hash(self, task):
+        """Depends on the task's source and the world scale, as a world's data does."""
+        from unlearnbench.cache import scale
+
+        return hashlib.sha256(json.dumps([dict(task.source), scale()], sort_keys=True).encode()).hexdigest()
+
 
 WIDE_TASK = "test-dummy/wide"
 WIDE_PROTO = "test-dummy-wide"
@@ -152,7 +158,7 @@ def register() -> TaskSpec:
         WORLDS.register(WORLD, DummyWorld())
         register_method(METHOD, "classifier", DummyShift, description="test")
         TASKS.register(TASK, TaskSpec(
-            name=TASK, modality="classifier", protocol=PROTO, version=3,
+            name=TASK, modality="classifier", protocol=PROTO, version=3, source={"kind": "world", "n": 10},
             metrics=("dummy_gap", "dummy_forget", "dummy_utility"), references=("retain",), rank_by="dummy_gap",
             world=WORLD, description="leaderboard test task"), modality="classifier")
         PROTOCOLS.register(WIDE_PROTO, WideProtocol)
@@ -160,6 +166,9 @@ def register() -> TaskSpec:
             name=WIDE_TASK, modality="llm", protocol=WIDE_PROTO, version=1, metrics=WIDE_METRICS,
             references=("retain",), rank_by="privleak_gap", world=WORLD,
             description="leaderboard test task with ten metrics"), modality="llm")
+        TASKS.register(TASK + "-other", TASKS.get(TASK).replace(
+            name=TASK + "-other", source={"kind": "world", "n": 12}, description="the dummy task on other data"),
+            modality="classifier")
     return TASKS.get(TASK)
 
 

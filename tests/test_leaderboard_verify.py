@@ -177,7 +177,9 @@ def test_schema_violations_are_one_line_each(sub, capsys):
 
 
 def test_version_mismatch(sub):
-    _edit(sub, lambda d: d["task"].update(version=2))
+    from unlearnbench.results import run_id
+
+    _edit(sub, lambda d: (d["task"].update(version=2), d.update(run_id=run_id(d))))  # as if scored on version 2
     rep = validate_file(sub)
     assert rep.ok and any("version 2" in n for n in rep.notes)
     assert any("cannot verify" in p and "version 2" in p for p in verify_file(sub).problems)
