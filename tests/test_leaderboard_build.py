@@ -229,7 +229,7 @@ def test_render_markdown(board):
     assert best in ("Retain", "Retrain") and not util[best].startswith("**")  # reference rows are never bold
     assert util["Alpha"].startswith("**")
     ref = next(m for m in board["tasks"][0]["metrics"] if m["name"] == "dummy_forget")["reference_value"]
-    assert f"(dummy_forget {ref:.3f})" in md and "Δ: gap |value − reference|" in md
+    assert f"(dummy_forget {ref:.3f})" in md and r"Δ: gap \|value − reference\|" in md
 
 
 def test_render_latex(board):
