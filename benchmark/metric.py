@@ -131,12 +131,15 @@ class Judgement:
         return abs(float(value) - float(anchor))
 
     def symbol(self) -> str:
-        return {"higher": "↑", "lower": "↓", "reference": "Δ↓", "target": f"→{self.target:g}"}[self.better]
+        if self.better == "target":
+            return f"→{self.target:g}"
+        return {"higher": "↑", "lower": "↓", "reference": "Δ↓"}[self.better]
 
     def words(self) -> str:
+        if self.better == "target":
+            return f"closest to {self.target:g} is better"
         return {"higher": "higher is better", "lower": "lower is better",
-                "reference": "closest to the reference model is better (shown as the gap |value - reference|)",
-                "target": f"closest to {self.target:g} is better"}[self.better]
+                "reference": "closest to the reference model is better (shown as the gap |value - reference|)"}[self.better]
 
     def bounds(self) -> tuple[float | None, float | None]:
         """Range of the *shown* quantity: the metric's range, or [0, span] for a gap."""

@@ -1,4 +1,5 @@
-"""CLI plug-in: ``unlearnbench leaderboard validate|verify|build|render`` and ``unlearnbench table``.
+"""CLI plug-in: ``unlearnbench leaderboard validate|verify|build|render``, ``unlearnbench table`` and
+``unlearnbench evaluate-modules`` (every metric as a Hugging Face ``evaluate`` module folder).
 
 Loaded by ``unlearnbench.cli`` through its plug-in list. Every command prints one line per
 problem (``<file>: <what>``) and exits 2 when there is any.
@@ -85,6 +86,14 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_evaluate_modules(args) -> int:
+    from unlearnbench.hf_evaluate import export
+
+    folders = export(args.output)
+    print(f"wrote {len(folders)} evaluate module(s) under {args.output}: evaluate.load('{args.output}/<metric>')")
+    return 0
+
+
 def cmd_table(args) -> int:
     from unlearnbench.leaderboard.table import table_cli
 
@@ -132,6 +141,10 @@ def register(subparsers) -> None:
     p.add_argument("--format", default="md", choices=["md", "latex", "csv", "html"])
     p.add_argument("-o", "--output", default=None, help="file to write (default: stdout; html needs a file)")
     p.set_defaults(func=cmd_render)
+
+    p = subparsers.add_parser("evaluate-modules", help="write every metric as a Hugging Face evaluate module folder")
+    p.add_argument("output", metavar="DIR", help="folder to write <metric>/<metric>.py into")
+    p.set_defaults(func=cmd_evaluate_modules)
 
     p = subparsers.add_parser("table", help="regenerate a paper table from a spec (cells cached by spec hash)")
     p.add_argument("spec", metavar="SPEC.yaml")
