@@ -84,9 +84,12 @@ def print_result(result: dict) -> None:
     table = Table(title=title)
     for c in ("metric", "value", "stderr", "n", "better"):
         table.add_column(c, justify="right" if c != "metric" else "left")
+    from unlearnbench.metric import judgement
+
     for name, m in result["metrics"].items():
-        table.add_row(name, _fmt(m.get("value")), _fmt(m.get("stderr")), str(m.get("n")),
-                      "↑" if m.get("higher_is_better") else "↓")
+        judged = judgement(name, modality=t.get("modality"), task=t["name"],
+                           stored_higher_is_better=m.get("higher_is_better"))
+        table.add_row(name, _fmt(m.get("value")), _fmt(m.get("stderr")), str(m.get("n")), judged.symbol())
     _console().print(table)
 
 

@@ -258,9 +258,10 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def test_table_command_renders_html(tmp_path):
-    """`unlearnbench table --format html` writes a page with the same table machinery."""
-    from test_table_spec import _spec_file
+def test_table_command_renders_html_and_judged_cells(tmp_path):
+    """`unlearnbench table --format html` writes a page with the same table machinery; paper tables
+    show gaps for Δ metrics and never bold a reference row."""
+    from test_table_spec import _md_rows, _spec_file
 
     import test_leaderboard_fixtures as fx
     import unlearnbench.runner
@@ -269,8 +270,9 @@ def test_table_command_renders_html(tmp_path):
     old = unlearnbench.runner.load_model
     unlearnbench.runner.load_model = fx.fake_load_model
     try:
-        spec, out = _spec_file(tmp_path, seeds=[0]), tmp_path / "out"
+        spec, out = _spec_file(tmp_path, seeds=[0], metrics=["dummy_forget", "dummy_utility"]), tmp_path / "out"
         assert main(["table", str(spec), "-o", str(out), "--format", "html", "--quiet"]) == 0
+        assert main(["table", str(spec), "-o", str(out), "--format", "md", "--no-run", "--quiet"]) == 0
     finally:
         unlearnbench.runner.load_model = old
     text = (out / "table.html").read_text()
@@ -278,4 +280,9 @@ def test_table_command_renders_html(tmp_path):
     parser.feed(text)
     assert any(h.endswith(".samples.jsonl") for h in parser.hrefs)
     assert all((out / unquote(h)).is_file() for h in parser.hrefs if not h.startswith("#"))
-    assert 'class="badge">target<' in text and json.dumps("Shift big")[1:-1] in text
+    assert 'class="badge">target<' in text and 'class="badge">reference<' in text
+    rows = _md_rows((out / "table.md").read_text())
+    assert rows[0] == ["method", "dummy_forget Δ↓", "dummy_utility ↑"]
+    util = {r[0]: r[2] for r in rows[1:]}
+    assert float(util["Retain"]) > max(float(v.strip("*")) for k, v in util.items() if k != "Retain")
+    assert [k for k, v in util.items() if v.startswith("**")] == ["Shift big"]  # best ranked row, not Retain
