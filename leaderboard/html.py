@@ -102,7 +102,8 @@ def section_html(model: TableModel, sid: str, axes: list[str] | None, heading: s
                     f'the Pareto front, joined by the dashed line); squares: target and reference rows.{leg}'
                     "</figcaption></figure>")
     cards = "".join(model_card_html(r, link_prefix) for r in model.rows)
-    return (f'<section id="{sid}"><h2>{heading}</h2><p class="note">{intro}{escape(notes(model))} Click a header to '
+    head = f"<h2>{heading}</h2>" if heading else ""
+    return (f'<section id="{sid}">{head}<p class="note">{intro}{escape(notes(model))} Click a header to '
             f'sort; click a value to open its per-sample rows.</p><div class="tablewrap">{table}</div>'
             f'<div class="below">{plot}<div class="cards"><h3>Model cards</h3>{cards}</div></div></section>')
 
@@ -141,5 +142,5 @@ def render_table_html(model: TableModel, link_prefix: str = "", axes: list[str] 
     """A paper table (``unlearnbench table --format html``) as a page: table, plot, model and metric cards."""
     from unlearnbench.leaderboard.stats import INTERVAL_METHOD
 
-    body = section_html(model, "table", axes, escape(model.title), "", link_prefix)
+    body = section_html(model, "table", axes, "", "", link_prefix)
     return page(model.title, f"Intervals: {escape(INTERVAL_METHOD)}", body + metric_cards_html(model.columns))

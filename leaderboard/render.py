@@ -139,7 +139,7 @@ def _files_html(row, link_prefix: str) -> str:
     for r in row.results:
         f = r.get("files") or {}
         run = f'{r["task"]} s{r["seed"]}' if r.get("task") else f's{r["seed"]}'
-        items = [("result", f.get("result"), None), ("rows", f.get("samples"), None)]
+        items = [("result", f.get("result"), None), ("samples", f.get("samples"), None)]
         items += [("reference", x["path"], x.get("sha256")) for x in f.get("references") or []]
         items += [(a["role"].replace("_", " "), a["path"], None) for a in f.get("attachments") or []]
         for name, path, sha in items:

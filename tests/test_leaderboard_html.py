@@ -185,7 +185,9 @@ def test_layout_at_three_widths_in_chromium(site, tmp_path, tmp_path_factory):
             driver.get(site["page"].resolve().as_uri())
             inner = driver.execute_script("return window.innerWidth")
             driver.set_window_size(width + (width - inner), 1000)  # the viewport, not the window, is `width` wide
-            lay = driver.execute_script(LAYOUT_JS)
+            driver.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
+            lay = driver.execute_script(LAYOUT_JS)  # with every model card open
+            driver.execute_script("document.querySelectorAll('details').forEach(d => d.open = false)")
             assert lay["page"][1] == width
             assert lay["page"][0] <= lay["page"][1], f"horizontal overflow at {width}px: {lay['page']}"
             assert all(sw <= cw + 1 for sw, cw in lay["tables"]), (width, lay["tables"])
