@@ -47,6 +47,9 @@ def notes(model: TableModel) -> str:
         parts.append("Δ: gap |value − reference| to the reference model (" + ", ".join(gaps) + ").")
     if any(c.better == "target" for c in model.columns):
         parts.append("→x: closest to x is best.")
+    refs = [r.label for r in model.rows if r.role != "ranked"]
+    if refs and not model.ranked:
+        parts.append(f"Reference rows ({', '.join(refs)}) are shown, never bold.")
     return " ".join(parts)
 
 
@@ -67,7 +70,7 @@ def to_markdown(model: TableModel) -> str:
 # -- LaTeX ----------------------------------------------------------------------------------------
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
           "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "↑": r"$\uparrow$", "↓": r"$\downarrow$",
-          "—": "--", "±": r"$\pm$", "Δ": r"$\Delta$", "→": r"$\rightarrow$", "−": "-"}
+          "—": "--", "±": r"$\pm$", "Δ": r"$\Delta$", "→": r"$\rightarrow$", "−": "-", "|": r"$|$"}
 
 
 def latex_escape(s: str) -> str:
@@ -83,8 +86,12 @@ def to_latex(model: TableModel) -> str:
     disp.columns = [latex_escape(c) for c in disp.columns]
     n_text = len(disp.columns) - len(model.columns)
     styler = disp.style.hide(axis="index").apply(lambda _: styles.set_axis(disp.columns, axis=1), axis=None)
-    return styler.to_latex(hrules=True, caption=latex_escape(model.title), position="t", position_float="centering",
-                           column_format="l" * n_text + "r" * len(model.columns), convert_css=True)
+    tex = styler.to_latex(hrules=True, caption=latex_escape(model.title), position="t", position_float="centering",
+                          column_format="l" * n_text + "r" * len(model.columns), convert_css=True)
+    note = notes(model)
+    if note:  # what the symbols mean, under the tabular
+        tex = tex.replace("\\end{tabular}\n", f"\\end{{tabular}}\n\\par\\footnotesize {latex_escape(note)}\n", 1)
+    return tex
 
 
 # -- CSV ------------------------------------------------------------------------------------------
