@@ -134,18 +134,20 @@ def summarize_entry(runs: list[tuple[str, dict]], names: list[str], judged: dict
     }
 
 
-def judged_mean(entry: dict, metric: str) -> float | None:
-    """The entry's judged quantity for ``metric``: the mean distance for gap/target metrics, else the mean."""
+def judged_mean(entry: dict, metric: str, judged) -> float | None:
+    """The entry's judged quantity for ``metric``: the mean distance for metrics judged by one (None
+    without a reference value to measure it from), else the mean."""
     s = entry["metrics"].get(metric)
     if s is None:
         return None
-    if "distance" in s:
-        return s["distance"]["mean"]
+    if judged is not None and judged.is_distance:
+        return (s.get("distance") or {}).get("mean")
     return s["mean"]
 
 
 def _section(tname: str, tver: int, variant: str | None, items: list, base: Path, root, allow_external: bool,
              separate: bool) -> dict:
+    """One ranked table: comparable results of one task, grouped into entries, judged and ranked."""
     from unlearnbench.metric import judgement
 
     task = _task_info(tname)
@@ -169,7 +171,7 @@ def _section(tname: str, tver: int, variant: str | None, items: list, base: Path
             entries.append(summarize_entry(sub, names, judged, refs, base, ev))
     ranked = [e for e in entries if e["role"] == "ranked"]
     jr = judged.get(rank_metric)
-    keys = [judged_mean(e, rank_metric) for e in ranked]
+    keys = [judged_mean(e, rank_metric, jr) for e in ranked]
     for e, r in zip(ranked, competition_ranks(keys, bool(jr and jr.higher_is_better))):
         e["rank"] = r
     order = {"target": 0, "reference": 1, "ranked": 2}
@@ -186,8 +188,8 @@ def _section(tname: str, tver: int, variant: str | None, items: list, base: Path
     return {
         "name": tname, "version": tver, "modality": modality, "variant": variant,
         "description": task.description if task else None,
-        "comparability": {"spec_sha256": docs[0]["task"].get("spec_sha256"), "data_sha256": docs[0]["task"].get("data_sha256"),
-                          "scale": docs[0]["task"].get("scale"), "references": [list(r) for r in C._references(docs[0])]},
+        "comparability": {**{k: docs[0]["task"].get(k) for k in ("spec_sha256", "data_sha256", "scale")},
+                          "references": [list(r) for r in C.references_of(docs[0])]},
         "rank_by": {"metric": rank_metric, "higher_is_better": bool(jr and jr.higher_is_better),
                     "better": jr.better if jr else "higher"},
         "metrics": metrics, "axes": _axes(task, metrics, rank_metric), "entries": entries,

@@ -23,7 +23,8 @@ def _task(key: str) -> Callable[[dict], Any]:
     return lambda doc: (doc.get("task") or {}).get(key)
 
 
-def _references(doc: dict) -> list:
+def references_of(doc: dict) -> list:
+    """The result's reference artefacts as sorted (role, sha256) pairs."""
     return sorted((r.get("role"), r.get("sha256")) for r in doc.get("references") or [])
 
 
@@ -39,7 +40,7 @@ SECTION_FIELDS: tuple[tuple[str, Callable[[dict], Any]], ...] = (
     ("profile", _task("profile")),
     ("spec_sha256", _task("spec_sha256")),
     ("data_sha256", _task("data_sha256")),
-    ("reference artefacts", _references),
+    ("reference artefacts", references_of),
 )
 #: equal between the seeds of one entry (on top of SECTION_FIELDS)
 ENTRY_FIELDS: tuple[tuple[str, Callable[[dict], Any]], ...] = (("template", _template),)

@@ -380,7 +380,8 @@ def assemble(spec: TableSpec, jobs: list[CellJob], results: dict, real: bool = F
         rows.append(RowInfo(row.label, role, None, row.method, sorted(seeds), card, files, f"row-{k}"))
         stats.append(cells)
     n_missing = sum(1 for j in jobs if results.get(j.sha) is None)
-    note = f"mean ± std over seeds {', '.join(map(str, spec.seeds))}" + (f"; {n_missing} cell(s) not run yet" if n_missing else "")
+    note = f"mean ± std over seeds {', '.join(map(str, spec.seeds))}"
+    note += f"; {n_missing} cell(s) not run yet" if n_missing else ""
     return from_rows(spec.title, cols, rows, stats, note=note + ".", ranked=False, text_columns=(("method", "label"),))
 
 
