@@ -39,4 +39,4 @@ class Retrain(ClassifierMethod):
 
 
 register_method("retrain", "classifier", Retrain, description="train from scratch on the retain set (exact)",
-                paper="SalUn (Fan et al., ICLR 2024) baseline 'Retrain'")
+                paper="SalUn (Fan et al., ICLR 2024) baseline 'Retrain'", reference=True)

@@ -15,9 +15,9 @@ import json
 import os
 import platform
 import re
+import secrets
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -76,18 +76,30 @@ def canonical_json_hash(obj: Any) -> str:
 
 
 # -- atomic writes ----------------------------------------------------------------------
-def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = True) -> Path:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place.
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """Create a fresh temp file beside ``path`` with mode 0666 minus the umask (as ``open()`` would;
+    ``tempfile.mkstemp`` makes 0600 files, which a web server cannot serve)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), str(tmp)
+        except FileExistsError:
+            continue
+    raise OSError(f"cannot create a temporary file beside {path}")
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = True) -> Path:
+    """Write ``data`` to a temporary file beside ``path`` (fsync) and rename it into place.
 
     With ``overwrite=False`` the file is linked into place instead, which fails when ``path``
     exists (also when another process created it meanwhile): a :class:`UserError`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_beside(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         if overwrite:
@@ -108,6 +120,10 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = T
             os.unlink(tmp)
         raise
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = True) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, overwrite: bool = True) -> Path:
@@ -217,6 +233,16 @@ def write_result(out_dir: str | os.PathLike, result: dict, rows: list[dict], ste
         result["attachments"] = with_attachment(result, write_log(out, stem, result))
     result["per_sample"] = {"path": samples.name, "sha256": sha256_bytes(text.encode()), "rows": len(rows)}
     return atomic_write_json(out / f"{stem}.result.json", result, overwrite=overwrite)
+
+
+def run_id(result: Mapping[str, Any]) -> str:
+    """The run's identity: a short hash of (task block, model weights sha256, method, seed).
+
+    ``leaderboard validate`` recomputes it, so a result whose task, weights, method or seed
+    was edited after the run no longer matches its ``run_id``.
+    """
+    return canonical_json_hash([result.get("task"), (result.get("model") or {}).get("weights_sha256"),
+                                result.get("method"), result.get("seed")])[:16]
 
 
 def load_result(path: str | os.PathLike) -> dict:

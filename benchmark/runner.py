@@ -18,7 +18,7 @@ from unlearnbench.errors import UserError
 from unlearnbench.reference import load_reference, write_reference
 from unlearnbench.registry import MODEL_LOADERS, PROTOCOLS, TASKS, WORLDS
 from unlearnbench.results import (
-    RESULT_SCHEMA, canonical_json_hash, environment, result_stem, utc_now, write_result,
+    RESULT_SCHEMA, environment, result_stem, run_id, utc_now, write_result,
 )
 from unlearnbench.seeding import seed_everything
 from unlearnbench.spec import TaskSpec
@@ -73,8 +73,13 @@ def load_model(task: TaskSpec, checkpoint: str, **opts: Any):
 
 
 def task_block(task: TaskSpec, data_hash: str | None) -> dict:
-    return {"name": task.name, "version": task.version, "modality": task.modality,
-            "spec_sha256": task.spec_hash(), "data_sha256": data_hash}
+    block = {"name": task.name, "version": task.version, "modality": task.modality,
+             "spec_sha256": task.spec_hash(), "data_sha256": data_hash}
+    if task.world:  # an embedded world's data and models depend on its scale (leaderboards never pool two)
+        from unlearnbench.cache import scale
+
+        block["scale"] = scale()
+    return block
 
 
 def score(
@@ -149,7 +154,9 @@ def _score(task_name, checkpoint, *, reference, out_dir, seed, label, method, mo
         "environment": environment(getattr(model, "device_name", None), getattr(model, "dtype_name", None)),
         "timings": times,
     }
-    result["run_id"] = canonical_json_hash([result["task"], result["model"].get("weights_sha256"), method, seed])[:16]
+    if checkpoint.startswith("world:"):  # a world's own model (target, retain, ...): a reference row in tables
+        result["model"]["world_role"] = checkpoint.split(":", 1)[1]
+    result["run_id"] = run_id(result)
     scored = Scored(result, rows, model=model)
     if out_dir is not None:
         result["references"] = [_bundle_reference(info, out_dir) for info in ref_infos]

@@ -1,14 +1,14 @@
-"""``leaderboard validate`` and ``leaderboard verify``: is a result well-formed, and are its numbers true?
+"""``leaderboard validate``: is a result well-formed and what it says it is? (``verify.py`` re-derives its numbers.)
 
-*validate* checks a result v1 file without running anything heavy: the schema, that its task
-and metrics are registered, that the per-sample file and the reference artefacts it names sit
+*validate* checks a result v1 file without running anything heavy: the schema; that its task
+and metrics are registered; that its ``run_id`` still matches its task, weights, method and
+seed (so none of them was edited after the run); that it carries the reference artefacts its
+task needs; that the per-sample file, the reference artefacts and the attachments it names sit
 inside the submission folder (no ``../x``, no absolute paths) and hash to the recorded sha256.
-
-*verify* re-derives every headline number: it loads the task's protocol, feeds the stored
-per-sample rows and the (hash-checked) reference payload to ``protocol.aggregate`` (a pure
-function) and compares each stored ``value``, ``n`` and ``stderr`` with the recomputed one
-within a relative tolerance of 1e-9. Every problem is one line ``<file>: <what>``; the CLI
-prints them all and exits 2 if there is any.
+Across several files (:func:`validate_files`) it rejects the same run under two seeds (equal
+task, weights and method: a seed that changed nothing is not a second seed) and copies of one
+run. Every problem is one line ``<file>: <what>``; the CLI prints them all and exits 2 if there
+is any.
 
 The *submission folder* is the result file's folder unless ``root`` names another (for
 example the output folder of ``unlearnbench table``). Results scored locally against a world
@@ -18,17 +18,13 @@ accepts that on the machine that made them.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from unlearnbench.errors import UserError
 from unlearnbench.leaderboard.schema import schema_problems
-from unlearnbench.results import RESULT_SCHEMA, read_json, read_jsonl, sha256_file
-
-REL_TOL = 1e-9  # verify: |stored - recomputed| <= REL_TOL * max(|stored|, |recomputed|) ...
-ABS_TOL = 1e-12  # ... or <= ABS_TOL (values at or near zero)
+from unlearnbench.results import RESULT_SCHEMA, read_json, run_id, sha256_file
 
 
 @dataclass
@@ -140,7 +136,7 @@ def validate_file(path: str | os.PathLike, *, root: str | os.PathLike | None = N
                 if n != ps["rows"]:
                     rep.problems.append(f"per-sample file has {n} rows, the result records {ps['rows']}")
 
-    # reference artefacts
+    # reference artefacts and attachments
     for i, ref in enumerate(doc["references"]):
         target, err = inside(base, ref["path"], root_p, allow_absolute=allow_external_references)
         if err:
@@ -150,84 +146,62 @@ def validate_file(path: str | os.PathLike, *, root: str | os.PathLike | None = N
             rep.problems.append(f"reference artefact missing: {ref['path']}")
         elif sha256_file(target) != ref["sha256"]:
             rep.problems.append(f"reference artefact {ref['path']} does not match its recorded sha256")
+    for i, att in enumerate(doc.get("attachments") or []):
+        target, err = inside(base, att["path"], root_p)
+        if err:
+            rep.problems.append(f"attachments[{i}] ({att['role']}): {err}")
+        elif not target.exists():
+            rep.problems.append(f"attachment missing: {att['path']}")
+        elif att.get("sha256") and (not target.is_file() or sha256_file(target) != att["sha256"]):
+            rep.problems.append(f"attachment {att['path']} does not match its recorded sha256")
+    _check_identity(doc, task, rep)
     return rep
 
 
-def _close(a: float | None, b: float | None) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+def _check_identity(doc: dict, task, rep: Report) -> None:
+    """run_id recomputed from its inputs; the task's references present; a sample limit noted."""
+    ingested = doc.get("ingested") is not None
+    if doc.get("run_id") is not None:
+        if doc["run_id"] != run_id(doc):
+            rep.problems.append(f"run_id {doc['run_id']} does not match the result's task, weights, method and seed "
+                                f"(they give {run_id(doc)}): edited after the run")
+    elif not ingested:
+        rep.problems.append("no run_id (every result `unlearnbench score` writes has one)")
+    if task is not None and task.version == doc["task"]["version"] and task.references and not doc["references"] \
+            and not ingested:
+        rep.problems.append(f"scored without the reference artefact(s) task {task.name} needs "
+                            f"({', '.join(task.references)}): the metrics computed against it are missing")
+    limit = doc["task"].get("limit")
+    if limit is not None:
+        rep.notes.append(f"scored on the first {limit} samples only (--limit): `leaderboard build` refuses it")
 
 
-def compare_metrics(stored: dict, recomputed: dict) -> tuple[list[str], list[str]]:
-    """Problems and notes from comparing stored metric values with recomputed ones."""
-    problems, notes = [], []
-    for name, m in stored.items():
-        r = recomputed.get(name)
-        if r is None:
-            problems.append(f"metric {name} cannot be recomputed from the per-sample rows and references")
+def validate_files(paths, *, root: str | os.PathLike | None = None, allow_external_references: bool = False) -> list[Report]:
+    """:func:`validate_file` for each path, plus the checks across files: one run under two
+    seeds, or the same run twice."""
+    from unlearnbench.leaderboard.comparability import run_identity
+
+    reports = [validate_file(p, root=root, allow_external_references=allow_external_references) for p in paths]
+    seen_run: dict[str, Report] = {}
+    seen_id: dict[tuple, Report] = {}
+    for rep in reports:
+        doc = rep.result
+        if not rep.ok or doc is None:
             continue
-        if not _close(m.get("value"), r.get("value")):
-            problems.append(f"metric {name}: stored value {m.get('value')!r} != recomputed {r.get('value')!r}")
-        if m.get("n") != r.get("n"):
-            problems.append(f"metric {name}: stored n {m.get('n')!r} != recomputed {r.get('n')!r}")
-        if not _close(m.get("stderr"), r.get("stderr")):
-            problems.append(f"metric {name}: stored stderr {m.get('stderr')!r} != recomputed {r.get('stderr')!r}")
-        if bool(m.get("higher_is_better")) != bool(r.get("higher_is_better")):
-            problems.append(f"metric {name}: stored higher_is_better {m.get('higher_is_better')} != protocol's")
-    missing = sorted(set(recomputed) - set(stored))
-    if missing:
-        notes.append(f"the protocol also computes {', '.join(missing)} (not in the result)")
-    return problems, notes
-
-
-def verify_file(path: str | os.PathLike, *, root: str | os.PathLike | None = None,
-                allow_external_references: bool = False, allow_ingested: bool = False) -> Report:
-    """Validate, then recompute every headline number from the per-sample rows and references."""
-    from unlearnbench.reference import load_reference
-    from unlearnbench.runner import get_protocol, get_task
-
-    rep = validate_file(path, root=root, allow_external_references=allow_external_references)
-    if not rep.ok:
-        return rep
-    doc, p = rep.result, Path(path)
-    if doc["per_sample"] is None:
-        if not allow_ingested:
-            rep.problems.append(f"cannot verify: ingested result (format {doc['ingested']['format']}) has no "
-                                "per-sample values (pass --allow-ingested to accept it unverified)")
-        return rep
-    task = get_task(doc["task"]["name"])
-    if task.version != doc["task"]["version"]:
-        rep.problems.append(f"cannot verify: result is for {task.name} version {doc['task']['version']}, the installed "
-                            f"task is version {task.version} (use the unlearnbench release that wrote it)")
-        return rep
-    root_p = Path(root) if root is not None else p.parent
-    payload = None
-    if len(doc["references"]) > 1:
-        rep.problems.append(f"cannot verify: {len(doc['references'])} reference artefacts; protocols take one")
-        return rep
-    for ref in doc["references"]:
-        target, _ = inside(p.parent, ref["path"], root_p, allow_absolute=allow_external_references)
-        try:
-            payload, _info = load_reference(target, task)
-        except UserError as e:
-            rep.problems.append(f"reference {ref['path']}: {e}")
-            return rep
-    try:
-        rows = read_jsonl(inside(p.parent, doc["per_sample"]["path"], root_p)[0])
-    except UserError as e:
-        rep.problems.append(str(e))
-        return rep
-    try:
-        recomputed = get_protocol(task).aggregate(task, rows, payload)
-    except UserError as e:
-        rep.problems.append(f"recomputing failed: {e}")
-        return rep
-    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError) as e:
-        rep.problems.append(f"recomputing failed: the per-sample rows do not fit protocol {task.protocol} "
-                            f"({type(e).__name__}: {e})")
-        return rep
-    problems, notes = compare_metrics(doc["metrics"], recomputed)
-    rep.problems += problems
-    rep.notes += notes
-    return rep
+        key = (doc["task"]["name"], doc.get("run_id"))
+        if key[1] is not None and key in seen_id:
+            rep.problems.append(f"the same run as {seen_id[key].path} (run_id {key[1]}): a copy")
+            continue
+        seen_id[key] = rep
+        ident = run_identity(doc)
+        if ident is None:
+            continue
+        if ident in seen_run:
+            other = seen_run[ident].result
+            weights = (doc.get("model") or {}).get("weights_sha256") or ""
+            rep.problems.append(f"the same run as {seen_run[ident].path} (same task, method and weights {weights[:12]}…) "
+                                f"under seed {doc['seed']} vs {other['seed']}: a seed that changes nothing is not a "
+                                "second seed; keep one of the two files")
+        else:
+            seen_run[ident] = rep
+    return reports

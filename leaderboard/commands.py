@@ -1,4 +1,5 @@
-"""CLI plug-in: ``unlearnbench leaderboard validate|verify|build|render`` and ``unlearnbench table``.
+"""CLI plug-in: ``unlearnbench leaderboard validate|verify|build|render``, ``unlearnbench table`` and
+``unlearnbench evaluate-modules`` (every metric as a Hugging Face ``evaluate`` module folder).
 
 Loaded by ``unlearnbench.cli`` through its plug-in list. Every command prints one line per
 problem (``<file>: <what>``) and exits 2 when there is any.
@@ -27,24 +28,35 @@ def _report(reports, verb: str, quiet: bool = False) -> int:
 
 
 def cmd_validate(args) -> int:
-    from unlearnbench.leaderboard.checks import validate_file
+    from unlearnbench.leaderboard.checks import validate_files
 
-    return _report([validate_file(f, root=args.root, allow_external_references=args.local) for f in args.files],
-                   "valid", args.quiet)
+    return _report(validate_files(args.files, root=args.root, allow_external_references=args.local), "valid", args.quiet)
 
 
 def cmd_verify(args) -> int:
-    from unlearnbench.leaderboard.checks import verify_file
+    from unlearnbench.leaderboard.verify import verify_files
 
-    return _report([verify_file(f, root=args.root, allow_external_references=args.local,
-                                allow_ingested=args.allow_ingested) for f in args.files], "verified", args.quiet)
+    return _report(verify_files(args.files, root=args.root, allow_external_references=args.local,
+                                allow_ingested=args.allow_ingested), "verified", args.quiet)
+
+
+def link_prefix(page: str, board: str) -> str:
+    """Relative path from a page's folder to a leaderboard JSON's folder (file links are relative to the latter)."""
+    import os
+    from pathlib import Path, PurePosixPath
+
+    rel = os.path.relpath(Path(board).resolve().parent, Path(page).resolve().parent)
+    return "" if rel == "." else PurePosixPath(Path(rel)).as_posix() + "/"
 
 
 def cmd_build(args) -> int:
+    from pathlib import Path
+
     from unlearnbench.leaderboard.build import build_leaderboard
     from unlearnbench.results import atomic_write_json
 
-    board = build_leaderboard(args.results, title=args.title, root=args.root, allow_external_references=args.local)
+    board = build_leaderboard(args.results, title=args.title, root=args.root, allow_external_references=args.local,
+                              separate=args.separate, base=Path(args.output).resolve().parent)
     path = atomic_write_json(args.output, board)
     n = sum(len(t["entries"]) for t in board["tasks"])
     print(f"wrote {path} ({len(board['tasks'])} task(s), {n} entr{'y' if n == 1 else 'ies'} "
@@ -57,14 +69,28 @@ def cmd_render(args) -> int:
     from unlearnbench.leaderboard.render import render_leaderboard
     from unlearnbench.results import atomic_write_text
 
-    text = render_leaderboard(load_leaderboard(args.leaderboard), args.format)
+    if args.format == "html" and args.output in (None, "-"):
+        raise UserError("--format html needs -o FILE")
+    board = load_leaderboard(args.leaderboard)
+    if args.format == "html":
+        from unlearnbench.leaderboard.html import render_html
+
+        text = render_html(board, link_prefix(args.output, args.leaderboard))
+    else:
+        text = render_leaderboard(board, args.format)
     if args.output in (None, "-"):
-        if args.format == "html":
-            raise UserError("--format html needs -o FILE")
         sys.stdout.write(text)
         return 0
     path = atomic_write_text(args.output, text)
     print(f"wrote {path}")
+    return 0
+
+
+def cmd_evaluate_modules(args) -> int:
+    from unlearnbench.hf_evaluate import export
+
+    folders = export(args.output)
+    print(f"wrote {len(folders)} evaluate module(s) under {args.output}: evaluate.load('{args.output}/<metric>')")
     return 0
 
 
@@ -104,6 +130,9 @@ def register(subparsers) -> None:
     p.add_argument("results", nargs="+", metavar="RESULT.json")
     p.add_argument("-o", "--output", required=True, help="leaderboard JSON to write")
     p.add_argument("--title", default=None)
+    p.add_argument("--separate", action="store_true",
+                   help="keep results that are not comparable (other data, spec, scale, reference, template) as "
+                        "separate tables / entries instead of refusing them")
     _checks_args(p)
     p.set_defaults(func=cmd_build)
 
@@ -113,11 +142,15 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", default=None, help="file to write (default: stdout; html needs a file)")
     p.set_defaults(func=cmd_render)
 
+    p = subparsers.add_parser("evaluate-modules", help="write every metric as a Hugging Face evaluate module folder")
+    p.add_argument("output", metavar="DIR", help="folder to write <metric>/<metric>.py into")
+    p.set_defaults(func=cmd_evaluate_modules)
+
     p = subparsers.add_parser("table", help="regenerate a paper table from a spec (cells cached by spec hash)")
     p.add_argument("spec", metavar="SPEC.yaml")
     p.add_argument("--real", action="store_true", help="use the spec's real_tasks instead of its embedded-world tasks")
     p.add_argument("-o", "--output", default=None, help="output folder (default: runs/table-<spec name>)")
-    p.add_argument("--format", default="md", choices=["md", "latex", "csv"])
+    p.add_argument("--format", default="md", choices=["md", "latex", "csv", "html"])
     p.add_argument("--list", action="store_true", help="list the cells with their keys and status; run nothing")
     p.add_argument("--cell", action="append", default=[], metavar="KEY",
                    help="run only the cell(s) whose key starts with KEY (repeatable), e.g. one job of a scheduler")

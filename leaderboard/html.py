@@ -1,176 +1,146 @@
-"""``leaderboard render --format html``: one self-contained page that works from disk.
+"""One self-contained HTML page per leaderboard (or paper table) that works from disk and from a web server.
 
-No CDN and no network: the CSS (``leaderboard.css``) and the table-sorting script
-(``leaderboard.js``) are inlined, and the plots are inline SVG drawn here. Per task the page
-has a sortable table (click a header), a forget-vs-utility scatter of the entries' means with
-the Pareto front (entries no other entry beats on both axes), and each entry's provenance
-(unlearnbench version, commit, date, hardware of every seed's result). The leaderboard JSON
-itself is embedded (``<script type="application/json" id="leaderboard-data">``) for reuse.
+No CDN and no network: the CSS (``leaderboard.css``) and the script (``leaderboard.js``: sortable
+columns, model cards that open when linked) are inlined; plots are inline SVG (``plot.py``); the
+tables come from the table model through ``render.to_html_table`` (pandas ``Styler``). Per task
+section: the table (target and reference rows marked, best ranked cell bold, each per-seed value
+linking to its per-sample rows, each row to its result, samples, reference artefacts and
+attachments), a scatter plot of two judged metrics with the Pareto front, and a model card per
+entry (model, source, per-seed weights sha256, method and full config, seeds, contact sheets).
+Every metric header links to its metric card at the end of the page. File links are relative:
+``link_prefix`` leads from the page's folder to the leaderboard's. The leaderboard JSON is
+embedded (``<script type="application/json" id="leaderboard-data">``) for reuse.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from html import escape
 from pathlib import Path
 
-from unlearnbench.leaderboard.render import Cell, fmt_cell, fmt_number, headline_metrics
+from unlearnbench.display import fmt_number
+from unlearnbench.leaderboard.plot import scatter_svg
+from unlearnbench.leaderboard.render import notes, to_html_table
+from unlearnbench.leaderboard.table_model import TableModel, from_section
 
 HERE = Path(__file__).resolve().parent
-W, H, ML, MR, MT, MB = 520, 340, 64, 16, 16, 44  # plot size and margins (px)
+JUDGED = {"higher": "higher is better", "lower": "lower is better",
+          "reference": "closest to the reference model is best; tables show the gap |value − reference|",
+          "target": "closest to {target} is best"}
 
 
-def pareto_front(points: list[tuple[float, float]], higher_x: bool, higher_y: bool) -> list[int]:
-    """Indices of the points no other point weakly beats on both axes and strictly on one."""
-    g = [((x if higher_x else -x), (y if higher_y else -y)) for x, y in points]
-    front = []
-    for i, (a, b) in enumerate(g):
-        dominated = any(c >= a and d >= b and (c > a or d > b) for j, (c, d) in enumerate(g) if j != i)
-        if not dominated:
-            front.append(i)
-    return front
+def _kv(items: list[tuple[str, str]]) -> str:
+    return '<dl class="kv">' + "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in items if v) + "</dl>"
 
 
-def _scale(values: list[float], lo_px: float, hi_px: float):
-    """A linear scale, or log10 when all values are positive and span over three decades."""
-    log = all(v > 0 for v in values) and max(values) / min(values) > 1e3
-    tv = [math.log10(v) for v in values] if log else list(values)
-    lo, hi = min(tv), max(tv)
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
-    pad = (hi - lo) * 0.08
-    lo, hi = lo - pad, hi + pad
-
-    def f(v: float) -> float:
-        t = math.log10(v) if log else v
-        return lo_px + (t - lo) / (hi - lo) * (hi_px - lo_px)
-
-    ticks = [lo + (hi - lo) * k / 4 for k in range(5)]
-    labels = [fmt_number(10 ** t if log else t) for t in ticks]
-    return f, [lo_px + (t - lo) / (hi - lo) * (hi_px - lo_px) for t in ticks], labels, log
-
-
-def scatter_svg(task: dict) -> str:
-    """Inline SVG of the entries' (x, y) means with the Pareto front, or '' without two axes."""
-    axes = task.get("axes")
-    if not axes:
-        return ""
-    xm, ym = axes
-    hib = {m["name"]: m["higher_is_better"] for m in task["metrics"]}
-    pts, labels = [], []
-    for e in task["entries"]:
-        x, y = (e["metrics"].get(xm) or {}).get("mean"), (e["metrics"].get(ym) or {}).get("mean")
-        if x is not None and y is not None:
-            pts.append((x, y))
-            labels.append(e["label"])
-    if not pts:
-        return ""
-    fx, xt, xl, xlog = _scale([p[0] for p in pts], ML, W - MR)
-    fy, yt, yl, ylog = _scale([p[1] for p in pts], H - MB, MT)
-    front = pareto_front(pts, hib.get(xm, True), hib.get(ym, True))
-    out = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-           f'role="img" aria-label="{escape(xm)} vs {escape(ym)}">',
-           f'<line class="axis" x1="{ML}" y1="{H - MB}" x2="{W - MR}" y2="{H - MB}"/>',
-           f'<line class="axis" x1="{ML}" y1="{MT}" x2="{ML}" y2="{H - MB}"/>']
-    for px, lab in zip(xt, xl):
-        out.append(f'<text class="tick" x="{px:.1f}" y="{H - MB + 14}" text-anchor="middle">{escape(lab)}</text>')
-    for py, lab in zip(yt, yl):
-        out.append(f'<text class="tick" x="{ML - 4}" y="{py + 3:.1f}" text-anchor="end">{escape(lab)}</text>')
-    arrow = {True: "↑ better", False: "↓ better"}
-    out.append(f'<text class="tick" x="{(ML + W - MR) / 2:.0f}" y="{H - 8}" text-anchor="middle">'
-               f'{escape(xm)}{" (log)" if xlog else ""} — {"→" if hib.get(xm, True) else "←"} better</text>')
-    out.append(f'<text class="tick" transform="translate(12 {(MT + H - MB) / 2:.0f}) rotate(-90)" text-anchor="middle">'
-               f'{escape(ym)}{" (log)" if ylog else ""} — {arrow[hib.get(ym, True)]}</text>')
-    fpts = sorted((pts[i] for i in front), key=lambda p: p[0])
-    if len(fpts) > 1:
-        coords = " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y in fpts)
-        out.append(f'<polyline class="pareto" points="{coords}"/>')
-    for i, ((x, y), lab) in enumerate(zip(pts, labels)):
-        cls = "pt front" if i in front else "pt"
-        out.append(f'<circle class="{cls}" cx="{fx(x):.1f}" cy="{fy(y):.1f}" r="5">'
-                   f'<title>{escape(lab)}: {escape(xm)}={fmt_number(x)}, {escape(ym)}={fmt_number(y)}</title></circle>')
-        out.append(f'<text class="lbl" x="{fx(x) + 7:.1f}" y="{fy(y) - 6:.1f}">{escape(lab)}</text>')
-    out.append("</svg>")
-    return "\n".join(out)
-
-
-def _provenance(e: dict) -> str:
-    items = []
-    for r in e["results"]:
+def model_card_html(row, link_prefix: str) -> str:
+    """A collapsible model card: what the model is, how it was made, and every seed's files."""
+    card = row.card or {}
+    model = card.get("model") or {}
+    rank = {"target": "target row (not ranked)", "reference": "reference row (not ranked)"}.get(
+        row.role, f"rank {row.rank}" if row.rank is not None else "not ranked (metric missing)")
+    items = [("row", escape(rank)), ("model", escape(str(model.get("name", "")))),
+             ("source", f"<code>{escape(str(model['source']))}</code>" if model.get("source") else ""),
+             ("world role", escape(str(model.get("world_role", "")))),
+             ("architecture", escape(" · ".join(str(model[k]) for k in ("architecture", "kind", "pipeline_class", "format")
+                                               if model.get(k)))),
+             ("parameters", f"{model['parameters']:,}" if isinstance(model.get("parameters"), int) else ""),
+             ("template", escape(str(card.get("template") or ""))),
+             ("method", escape(str(card.get("method") or "none (scored as is)"))),
+             ("config", f"<pre>{escape(json.dumps(card['config'], indent=1, sort_keys=True))}</pre>"
+              if card.get("config") else ""),
+             ("seeds", escape(", ".join(map(str, card.get("seeds") or row.seeds))))]
+    runs, sheets = [], []
+    for r in row.results:
+        f = r.get("files") or {}
+        links = [("result", f.get("result")), ("per-sample rows", f.get("samples"))]
+        links += [(f"reference ({x['role']})", x["path"]) for x in f.get("references") or []]
+        links += [(a["role"].replace("_", " "), a["path"]) for a in f.get("attachments") or []]
+        cells = " · ".join(f'<a href="{escape(link_prefix + p)}">{escape(n)}</a>' for n, p in links if p)
         hw = r.get("hardware") or {}
-        commit = (r.get("commit") or "unknown")[:10]
-        bits = [f"seed {r['seed']}", f"unlearnbench {r.get('unlearnbench_version') or '?'}", f"commit {commit}",
-                r.get("created") or "date unknown",
-                " / ".join(str(hw[k]) for k in ("device", "dtype") if hw.get(k)) or "device unknown",
-                str(hw.get("platform") or "")]
-        items.append(f'<li title="{escape(r["path"])}">' + escape(", ".join(b for b in bits if b)) + "</li>")
-    extra = f", ingested from {escape(e['ingested'])}" if e.get("ingested") else ""
-    return (f"<details><summary>{len(e['results'])} run{'s' if len(e['results']) != 1 else ''}{extra}</summary>"
-            f"<ul>{''.join(items)}</ul></details>")
+        where = ", ".join(str(hw[k]) for k in ("device", "dtype", "platform") if hw.get(k))
+        runs.append(f"<tr><td>{r['seed']}</td><td><code>{escape(str(r.get('weights_sha256') or '—'))}</code></td>"
+                    f"<td>{cells}</td><td>{escape(str(r.get('unlearnbench_version') or '?'))} "
+                    f"({escape((r.get('commit') or 'no commit')[:10])}), {escape(str(r.get('created') or ''))}, "
+                    f"{escape(where)}</td></tr>")
+        for a in f.get("attachments") or []:
+            if a["role"] == "contact_sheet":
+                src = escape(link_prefix + a["path"])
+                sheets.append(f'<a href="{src}"><img class="sheet" src="{src}" loading="lazy" '
+                              f'alt="contact sheet, seed {r["seed"]}"></a>')
+    table = ('<table class="runs"><thead><tr><th>seed</th><th>weights sha256</th><th>files</th><th>made by</th>'
+             f'</tr></thead><tbody>{"".join(runs)}</tbody></table>')
+    sheet = f'<div class="sheets">{"".join(sheets)}</div>' if sheets else ""
+    return (f'<details class="card" id="{escape(row.anchor)}"><summary><b>{escape(row.label)}</b> — model card'
+            f'</summary>{_kv(items)}{table}{sheet}</details>')
 
 
-def _num_attr(v) -> str:
-    return "" if v is None else repr(float(v))
+def metric_cards_html(columns) -> str:
+    """One card per metric name (the first column seen for it), linked from every header."""
+    seen, out = set(), []
+    for c in columns:
+        if c.metric in seen:
+            continue
+        seen.add(c.metric)
+        judged = JUDGED[c.better].format(target=f"{c.target:g}" if c.target is not None else "")
+        rng = f"[{fmt_number(c.low) if c.low is not None else '−∞'}, {fmt_number(c.high) if c.high is not None else '∞'}]"
+        out.append(f'<article class="mcard" id="metric-{escape(c.metric.replace("/", "-"))}"><h3>{escape(c.metric)}</h3>'
+                   f'<p class="judged">Judged: {escape(judged)}. Range {escape(rng)}.</p>'
+                   f'<pre>{escape(c.card or "No metric card registered.")}</pre></article>')
+    return '<section id="metric-cards"><h2>Metric cards</h2>' + "".join(out) + "</section>"
 
 
-def task_table(task: dict) -> str:
-    metrics = headline_metrics(task)
-    best = {}
-    for m in metrics:
-        vals = [e["metrics"][m["name"]]["mean"] for e in task["entries"]
-                if m["name"] in e["metrics"] and e["metrics"][m["name"]]["mean"] is not None]
-        if vals:
-            best[m["name"]] = max(vals) if m["higher_is_better"] else min(vals)
-    head = ['<th class="num">rank</th>', '<th class="text">label</th>', '<th class="text">method</th>',
-            '<th class="num">seeds</th>']
-    head += [f'<th class="num" title="{"higher" if m["higher_is_better"] else "lower"} is better">'
-             f'{escape(m["name"])} {"↑" if m["higher_is_better"] else "↓"}</th>' for m in metrics]
-    head.append('<th class="text nosort">provenance</th>')
-    rows = []
-    for e in task["entries"]:
-        cells = [f'<td data-value="{_num_attr(e["rank"])}">{"—" if e["rank"] is None else e["rank"]}</td>',
-                 f'<td class="text">{escape(e["label"])}</td>',
-                 f'<td class="text">{escape(e["method"] or "—")}</td>',
-                 f'<td data-value="{len(e["seeds"])}">{len(e["seeds"])}</td>']
-        for m in metrics:
-            s = e["metrics"].get(m["name"])
-            if s is None:
-                cells.append('<td data-value="">—</td>')
-                continue
-            text = escape(fmt_cell(Cell(s["mean"], s["std"], s["n_seeds"])))
-            ci = (f'<span class="ci">95% CI [{fmt_number(s["ci95"][0])}, {fmt_number(s["ci95"][1])}]</span>'
-                  if s["ci95"] else "")
-            cls = ' class="best"' if s["mean"] is not None and best.get(m["name"]) == s["mean"] else ""
-            cells.append(f'<td{cls} data-value="{_num_attr(s["mean"])}">{text}{ci}</td>')
-        cells.append(f'<td class="text">{_provenance(e)}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<table class="lb" data-task="{escape(task["name"])}"><thead><tr>{"".join(head)}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+def section_html(model: TableModel, sid: str, axes: list[str] | None, heading: str, intro: str, link_prefix: str) -> str:
+    table = to_html_table(model, f"{sid}-table", link_prefix)
+    plot = ""
+    keys = {c.metric: c.key for c in model.columns}
+    if axes and all(a in keys for a in axes):
+        svg, legend = scatter_svg(model, keys[axes[0]], keys[axes[1]], f"{sid}-plot")
+        if svg:
+            leg = ("<ul class=\"legend\">" + "".join(f"<li>{escape(x)}</li>" for x in legend) + "</ul>") if legend else ""
+            plot = (f'<figure class="plotwrap">{svg}<figcaption>Means over seeds. Circles: ranked entries (filled orange: '
+                    f'the Pareto front, joined by the dashed line); squares: target and reference rows.{leg}'
+                    "</figcaption></figure>")
+    cards = "".join(model_card_html(r, link_prefix) for r in model.rows)
+    head = f"<h2>{heading}</h2>" if heading else ""
+    return (f'<section id="{sid}">{head}<p class="note">{intro}{escape(notes(model))} Click a header to '
+            f'sort; click a value to open its per-sample rows.</p><div class="tablewrap">{table}</div>'
+            f'<div class="below">{plot}<div class="cards"><h3>Model cards</h3>{cards}</div></div></section>')
 
 
-def render_html(board: dict) -> str:
+def page(title: str, meta: str, body: str, data: dict | None = None) -> str:
     css = (HERE / "leaderboard.css").read_text(encoding="utf-8")
     js = (HERE / "leaderboard.js").read_text(encoding="utf-8")
-    title = board.get("title") or "unlearnbench leaderboard"
-    parts = []
-    for i, t in enumerate(board["tasks"]):
-        rb = t["rank_by"]
-        svg = scatter_svg(t)
-        plot = (f'<p class="note">Means over seeds; the dashed line joins the Pareto front '
-                f'({escape(t["axes"][0])} vs {escape(t["axes"][1])}).</p>{svg}') if svg else ""
-        parts.append(
-            f'<section id="task-{i}"><h2>{escape(t["name"])} <small>v{t["version"]}</small></h2>'
-            f'<p class="note">{escape((t.get("description") or "").rstrip("."))}{". " if t.get("description") else ""}Ranked by {escape(rb["metric"])} '
-            f'({"higher" if rb["higher_is_better"] else "lower"} is better). Cells: mean ± std over seeds, 95% '
-            f't-interval below. Click a header to sort.</p>{task_table(t)}{plot}</section>')
-    data = (json.dumps(board, separators=(",", ":")).replace("<", "\\u003c").replace(">", "\\u003e")
-            .replace("&", "\\u0026"))  # inert inside <script>: no "</script>" or "<!--" can appear
+    blob = ""
+    if data is not None:  # inert inside <script>: no "</script>" or "<!--" can appear
+        text = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        blob = f'<script type="application/json" id="leaderboard-data">{text}</script>'
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{escape(title)}</title>"
-            f"<style>{css}</style></head><body><h1>{escape(title)}</h1>"
-            f"<p class=\"meta\">Built {escape(board['created'])} with unlearnbench {escape(board['unlearnbench_version'])} "
-            f"from result v1 files; every number can be re-derived with <code>unlearnbench leaderboard verify</code>.</p>"
-            + "".join(parts)
-            + f'<script type="application/json" id="leaderboard-data">{data}</script>'
-            + f"<script>{js}</script></body></html>\n")
+            f"<style>{css}</style></head><body><header><h1>{escape(title)}</h1><p class=\"meta\">{meta}</p></header>"
+            f"<main>{body}</main>{blob}<script>{js}</script></body></html>\n")
+
+
+def render_html(board: dict, link_prefix: str = "") -> str:
+    """The leaderboard page; ``link_prefix`` leads from the page's folder to the leaderboard JSON's."""
+    title = board.get("title") or "unlearnbench leaderboard"
+    parts, columns = [], []
+    for i, t in enumerate(board["tasks"]):
+        model = from_section(t, anchor_prefix=f"t{i}-")
+        columns += model.columns
+        heading = (f'{escape(t["name"])} <small>v{t["version"]}</small>'
+                   + (f' <small class="variant">{escape(t["variant"])}</small>' if t.get("variant") else ""))
+        intro = escape((t.get("description") or "").rstrip(".") + ". " if t.get("description") else "")
+        parts.append(section_html(model, f"task-{i}", t.get("axes"), heading, intro, link_prefix))
+    meta = (f"Built {escape(board['created'])} with unlearnbench {escape(board['unlearnbench_version'])} from result "
+            "files only; every number can be re-derived with <code>unlearnbench leaderboard verify</code>. "
+            f"Intervals: {escape(board.get('interval') or 'mean ± std over seeds')}")
+    return page(title, meta, "".join(parts) + metric_cards_html(columns), board)
+
+
+def render_table_html(model: TableModel, link_prefix: str = "", axes: list[str] | None = None) -> str:
+    """A paper table (``unlearnbench table --format html``) as a page: table, plot, model and metric cards."""
+    from unlearnbench.leaderboard.stats import INTERVAL_METHOD
+
+    body = section_html(model, "table", axes, "", "", link_prefix)
+    return page(model.title, f"Intervals: {escape(INTERVAL_METHOD)}", body + metric_cards_html(model.columns))

@@ -1,10 +1,14 @@
-// Sortable leaderboard tables: click a header to sort by it (numbers by value, text by name).
+// Leaderboard page: sortable tables (click a header; numbers by their data-value, text by name)
+// and model cards that open when a link points at them.
 (function () {
   "use strict";
   function key(cell) {
-    var v = cell.getAttribute("data-value");
-    if (v === null) { return cell.textContent.trim().toLowerCase(); }
-    return v === "" ? null : parseFloat(v);
+    var el = cell.querySelector("[data-value]");
+    if (el === null) { return cell.textContent.trim().toLowerCase(); }
+    var v = el.getAttribute("data-value");
+    if (v === "") { return null; }
+    var f = parseFloat(v);
+    return isNaN(f) ? v : f;
   }
   function sortBy(table, col, th) {
     var body = table.tBodies[0];
@@ -24,8 +28,17 @@
   }
   document.querySelectorAll("table.lb").forEach(function (table) {
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
-      if (th.classList.contains("nosort")) { return; }
-      th.addEventListener("click", function () { sortBy(table, col, th); });
+      th.addEventListener("click", function (ev) {
+        if (ev.target.closest("a")) { return; }  // the header's link opens the metric card
+        sortBy(table, col, th);
+      });
     });
   });
+  function openTarget() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    var el = id ? document.getElementById(id) : null;
+    if (el && el.tagName === "DETAILS") { el.open = true; el.scrollIntoView(); }
+  }
+  window.addEventListener("hashchange", openTarget);
+  openTarget();
 })();

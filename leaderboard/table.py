@@ -36,14 +36,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 from unlearnbench.errors import UserError
-from unlearnbench.leaderboard.build import seed_stats
-from unlearnbench.leaderboard.render import Cell, Column, Table, to_csv, to_latex, to_markdown
+from unlearnbench.leaderboard.render import to_csv, to_latex, to_markdown
 from unlearnbench.results import atomic_write_json, canonical_json_hash, read_json, utc_now
 
 SPEC_KEYS = ("title", "tasks", "real_tasks", "seeds", "metrics", "rows", "references", "description")
 ROW_KEYS = ("label", "method", "config", "model", "base")
 MODEL_METHODS = {"target": "world:target", "retain": "world:retain"}  # rows scored without unlearning
-FORMATS = {"md": (".md", to_markdown), "latex": (".tex", to_latex), "csv": (".csv", to_csv)}
+
+
+def _html_page(model) -> str:
+    from unlearnbench.leaderboard.html import render_table_html
+
+    return render_table_html(model)
+
+
+FORMATS = {"md": (".md", to_markdown), "latex": (".tex", to_latex), "csv": (".csv", to_csv), "html": (".html", _html_page)}
 
 
 @dataclass(frozen=True)
@@ -332,36 +339,50 @@ def run_table(spec: TableSpec, out: str | os.PathLike, *, real: bool = False, on
     return {"jobs": jobs, "results": done, "ran": [j.sha for j in todo]}
 
 
-def assemble(spec: TableSpec, jobs: list[CellJob], results: dict, real: bool = False) -> Table:
-    """The table: rows x (task, metric), each cell mean ± std over the seeds that are done."""
-    from unlearnbench.registry import METRICS
+def assemble(spec: TableSpec, jobs: list[CellJob], results: dict, real: bool = False, out: Path | None = None):
+    """The table model: rows x (task, metric), each cell summarised over the seeds that are done,
+    judged as the metric declares (gaps to the reference model for Δ columns); target and
+    reference rows (world models, exact methods) are marked and never bold. File links are
+    relative to ``out`` (the table's output folder)."""
+    from unlearnbench.leaderboard.build import entry_role, reference_values, summarize_entry
+    from unlearnbench.leaderboard.cards import metric_card
+    from unlearnbench.leaderboard.table_model import Column, RowInfo, from_rows
+    from unlearnbench.metric import judgement
 
     tasks = spec.task_list(real)
-    docs = {sha: read_json(p, "result file") for sha, p in results.items() if p is not None}
-    cols = []
+    base = Path(out).resolve() if out is not None else Path.cwd()
+    docs = {sha: (str(p), read_json(p, "result file")) for sha, p in results.items() if p is not None}
+    cols, judged, refs = [], {}, {}
     for t in tasks:
+        mine = [docs[j.sha] for j in jobs if j.task == t and j.sha in docs]
+        refs[t] = reference_values(*mine[0], None, False) if mine else {}
+        modality = mine[0][1]["task"].get("modality") if mine else None
         for m in spec.metrics:
-            hib = METRICS.meta(m).get("higher_is_better", True) if m in METRICS else True
-            for d in docs.values():
-                if d["task"]["name"] == t and m in d["metrics"]:
-                    hib = d["metrics"][m]["higher_is_better"]
-                    break
-            cols.append(Column(f"{t}\0{m}", m if len(tasks) == 1 else f"{t}: {m}", bool(hib)))
-    n_missing = sum(1 for j in jobs if results.get(j.sha) is None)
-    table = Table(spec.title, ["method"], cols,
-                  note=f"mean ± std over seeds {', '.join(map(str, spec.seeds))}"
-                       + (f"; {n_missing} cell(s) not run yet" if n_missing else ""))
-    for row in spec.rows:
-        cells = {}
+            stored = next((d["metrics"][m]["higher_is_better"] for _, d in mine if m in d["metrics"]), None)
+            j = judged[(t, m)] = judgement(m, modality=modality, task=t, stored_higher_is_better=stored)
+            anchor = refs[t].get(m.rsplit("/", 1)[-1]) if j.better == "reference" else None
+            cols.append(Column(f"{t}\0{m}", m if len(tasks) == 1 else f"{t}: {m}", m, j.better, j.target, j.low, j.high,
+                               "gap" if anchor is not None else "value", anchor, metric_card(m)))
+    rows, stats = [], []
+    for k, row in enumerate(spec.rows):
+        cells, files, card, role, seeds = {}, [], None, "ranked", set()
         for t in tasks:
-            mine = [j for j in jobs if j.row == row and j.task == t]
-            for m in spec.metrics:
-                vals = [(docs[j.sha]["metrics"].get(m) or {}).get("value") for j in mine if j.sha in docs]
-                if vals:
-                    s = seed_stats(vals, True)
-                    cells[f"{t}\0{m}"] = Cell(s["mean"], s["std"], s["n_seeds"])
-        table.rows.append(([row.label], cells))
-    return table
+            runs = [docs[j.sha] for j in jobs if j.row == row and j.task == t and j.sha in docs]
+            if not runs:
+                continue
+            e = summarize_entry(runs, list(spec.metrics), {m: judged[(t, m)] for m in spec.metrics}, refs[t], base)
+            role, card = entry_role(runs[0][1]), card or e["card"]
+            seeds |= set(e["seeds"])
+            tagged = [dict(r, task=t) if len(tasks) > 1 else r for r in e["results"]]
+            files += tagged
+            for m, st in e["metrics"].items():
+                cells[f"{t}\0{m}"] = dict(st, results=tagged)
+        rows.append(RowInfo(row.label, role, None, row.method, sorted(seeds), card, files, f"row-{k}"))
+        stats.append(cells)
+    n_missing = sum(1 for j in jobs if results.get(j.sha) is None)
+    note = f"mean ± std over seeds {', '.join(map(str, spec.seeds))}"
+    note += f"; {n_missing} cell(s) not run yet" if n_missing else ""
+    return from_rows(spec.title, cols, rows, stats, note=note + ".", ranked=False, text_columns=(("method", "label"),))
 
 
 def table_cli(args) -> int:
@@ -382,11 +403,12 @@ def table_cli(args) -> int:
     log = None if args.quiet else (lambda s: print(s, file=sys.stderr))
     res = run_table(spec, out, real=args.real, only=args.cell or None, run=not args.no_run,
                     progress=not args.quiet, log=log)
-    table = assemble(spec, res["jobs"], res["results"], args.real)
+    table = assemble(spec, res["jobs"], res["results"], args.real, out)
     ext, fn = FORMATS[args.format]
     text = fn(table)
     path = atomic_write_text(out / f"table{ext}", text)
-    print(text, end="")
+    if args.format != "html":
+        print(text, end="")
     print(f"wrote {path} ({len(res['ran'])} cell(s) run, "
           f"{sum(1 for v in res['results'].values() if v is not None)}/{len(res['jobs'])} done)", file=sys.stderr)
     return 0

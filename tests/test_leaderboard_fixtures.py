@@ -65,10 +65,39 @@ class DummyProtocol(Protocol):
         return out
 
     def reference_payload(self, task, rows):
-        return {"forget_values": [r["value"] for r in rows if r["split"] == "forget"]}
+        forget = [r["value"] for r in rows if r["split"] == "forget"]
+        return {"forget_values": forget, "metrics": {"dummy_forget": float(np.mean(forget))}}
 
     def training_data(self, task):
         return {"forget": [0, 1, 2], "forget_id": "dummy-forget"}
+
+    def data_hash(self, task):
+        """Depends on the task's source and the world scale, as a world's data does."""
+        from unlearnbench.cache import scale
+
+        return hashlib.sha256(json.dumps([dict(task.source), scale()], sort_keys=True).encode()).hexdigest()
+
+
+WIDE_TASK = "test-dummy/wide"
+WIDE_PROTO = "test-dummy-wide"
+#: a MUSE-like set of ten real metric names (judged as metric_judgements.yaml declares them)
+WIDE_METRICS = ("forget/verbmem", "forget/knowmem", "retain/knowmem", "privleak", "privleak_gap", "mia_loss",
+                "mia_zlib", "mia_min_k", "mia_min_k_plus_plus", "mia_reference")
+
+
+class WideProtocol(DummyProtocol):
+    """Ten headline numbers in their metrics' ranges, derived from the dummy rows (a wide table)."""
+
+    def aggregate(self, task, rows, reference):
+        f = float(np.mean([r["value"] for r in rows if r["split"] == "forget"]))
+        u = float(np.mean([r["value"] for r in rows if r["split"] == "retain"]))
+        sig = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
+        vals = {"forget/verbmem": (sig(f), False), "forget/knowmem": (sig(f - 0.3), False),
+                "retain/knowmem": (sig(u - 1.5), True), "privleak": ((sig(f) - 0.5) * 200, False),
+                "privleak_gap": (abs(sig(f) - 0.5) * 200, False), "mia_reference": (sig(f / 2), False)}
+        for k, name in enumerate(("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus")):
+            vals[name] = (sig(f + 0.1 * k), False)
+        return {m: metric_value(float(v), hib, len(rows)) for m, (v, hib) in vals.items()}
 
 
 def _ms(values, higher):
@@ -83,7 +112,7 @@ class DummyWorld(World):
     def reference(self, task):
         from unlearnbench.cache import cache_dir
 
-        path = cache_dir("test-dummy-leaderboard", "retain_reference.json")
+        path = cache_dir("test-dummy-leaderboard", f"{task.name.replace('/', '-')}_retain_reference.json")
         if not path.exists():
             rows = DummyProtocol().infer(task, DummyModel(0.0, "retain"))
             write_reference(path, task, DummyModel(0.0, "retain").describe(),
@@ -116,33 +145,49 @@ def fake_load_model(task, checkpoint, **opts):
 
 def register() -> TaskSpec:
     from unlearnbench.catalog import load_all
+    from unlearnbench.metric import declare_metric
 
     load_all()
+    # how the dummy metrics are judged: a gap metric (the reference model's mean forget value is
+    # in the reference payload), a bounded utility and a plain distance
+    declare_metric("dummy_gap", better="lower", range=(0, None))
+    declare_metric("dummy_forget", better="reference", range=(-5, 5))
+    declare_metric("dummy_utility", better="higher", range=(-1, 3))
     if PROTO not in PROTOCOLS:
         PROTOCOLS.register(PROTO, DummyProtocol)
         WORLDS.register(WORLD, DummyWorld())
         register_method(METHOD, "classifier", DummyShift, description="test")
         TASKS.register(TASK, TaskSpec(
-            name=TASK, modality="classifier", protocol=PROTO, version=3,
+            name=TASK, modality="classifier", protocol=PROTO, version=3, source={"kind": "world", "n": 10},
             metrics=("dummy_gap", "dummy_forget", "dummy_utility"), references=("retain",), rank_by="dummy_gap",
             world=WORLD, description="leaderboard test task"), modality="classifier")
+        PROTOCOLS.register(WIDE_PROTO, WideProtocol)
+        TASKS.register(WIDE_TASK, TaskSpec(
+            name=WIDE_TASK, modality="llm", protocol=WIDE_PROTO, version=1, metrics=WIDE_METRICS,
+            references=("retain",), rank_by="privleak_gap", world=WORLD,
+            description="leaderboard test task with ten metrics"), modality="llm")
+        TASKS.register(TASK + "-other", TASKS.get(TASK).replace(
+            name=TASK + "-other", source={"kind": "world", "n": 12}, description="the dummy task on other data"),
+            modality="classifier")
     return TASKS.get(TASK)
 
 
 def make_submission(folder: Path, label: str, seed: int, shift: float, *, method: dict | None = None,
-                    reference: bool = True) -> Path:
-    """Score a DummyModel into ``folder`` (reference copied inside, recorded relative): a result file path."""
+                    reference: bool = True, checkpoint: str = "dummy", task: str = TASK) -> Path:
+    """Score a DummyModel into ``folder`` (reference copied inside, recorded relative): a result file path.
+
+    ``checkpoint="world:target"`` (or another world role) records the model as that world model."""
     from unlearnbench.results import atomic_write_json, read_json
     from unlearnbench.runner import get_task, score
 
-    task = register()
+    register()
     folder.mkdir(parents=True, exist_ok=True)
     ref = None
     if reference:
         ref = folder / "reference.json"
         if not ref.exists():
-            ref.write_bytes(Path(DummyWorld().reference(task)).read_bytes())
-    scored = score(get_task(TASK).name, "dummy", model=DummyModel(shift, f"model-{label}"), reference=ref,
+            ref.write_bytes(Path(DummyWorld().reference(get_task(task))).read_bytes())
+    scored = score(task, checkpoint, model=DummyModel(shift, f"model-{label}"), reference=ref,
                    out_dir=folder, seed=seed, label=label, method=method, progress=False)
     doc = read_json(scored.path)
     doc["references"] = [dict(r, path=Path(r["path"]).name) for r in doc["references"]]

@@ -9,7 +9,8 @@ import pytest
 
 from test_leaderboard_fixtures import TASK, make_submission, register
 from unlearnbench.cli import main
-from unlearnbench.leaderboard.checks import validate_file, verify_file
+from unlearnbench.leaderboard.checks import validate_file
+from unlearnbench.leaderboard.verify import verify_file
 from unlearnbench.leaderboard.schema import load_schema, schema_problems, walk_undocumented
 from unlearnbench.results import sha256_file
 
@@ -176,7 +177,9 @@ def test_schema_violations_are_one_line_each(sub, capsys):
 
 
 def test_version_mismatch(sub):
-    _edit(sub, lambda d: d["task"].update(version=2))
+    from unlearnbench.results import run_id
+
+    _edit(sub, lambda d: (d["task"].update(version=2), d.update(run_id=run_id(d))))  # as if scored on version 2
     rep = validate_file(sub)
     assert rep.ok and any("version 2" in n for n in rep.notes)
     assert any("cannot verify" in p and "version 2" in p for p in verify_file(sub).problems)
