@@ -139,7 +139,8 @@ def test_root_widens_the_submission_folder(sub):
     moved = sub.parent / "inner" / sub.name
     sub.rename(moved)
     _edit(moved, lambda d: (d["per_sample"].update(path="../" + d["per_sample"]["path"]),
-                            d["references"][0].update(path="../reference.json")))
+                            d["references"][0].update(path="../reference.json"),
+                            [a.update(path="../" + a["path"]) for a in d.get("attachments", [])]))
     assert not validate_file(moved).ok
     assert verify_file(moved, root=sub.parent).ok
 

@@ -75,9 +75,18 @@ def test_edited_weights_are_flagged(tmp_path, tiny_lm_dir, tofu_fixture_task, ca
     assert "are not those `unlearnbench unlearn` saved" in capsys.readouterr().err
 
 
+def _reference(tmp_path, task, model_dir) -> str:
+    """A retain reference for the fixture task (a result without the one its task needs does not validate)."""
+    ref = tmp_path / "reference.json"
+    assert main(["reference", "build", task.name, str(model_dir), "-o", str(ref), "--quiet"]) == 0
+    return str(ref)
+
+
 def test_result_lists_its_log(tmp_path, tiny_lm_dir, tofu_fixture_task, capsys):
     out = tmp_path / "o"
-    assert main(["score", tofu_fixture_task.name, str(tiny_lm_dir), "-o", str(out), "--label", "tiny", "--quiet"]) == 0
+    ref = _reference(tmp_path, tofu_fixture_task, tiny_lm_dir)
+    assert main(["score", tofu_fixture_task.name, str(tiny_lm_dir), "-o", str(out), "--label", "tiny", "--quiet",
+                 "--reference", ref]) == 0
     capsys.readouterr()
     result = load_result(out / "test-tofu-forget10__tiny__s0.result.json")
     (log,) = [a for a in result["attachments"] if a["role"] == "log"]
@@ -107,8 +116,9 @@ def test_quiet_silences_every_bar(tmp_path, tiny_lm_dir, tofu_fixture_task, capf
 
 def test_attack_result_keeps_its_per_sample_file_and_log(tmp_path, tiny_lm_dir, tofu_fixture_task, capsys):
     """``attack`` rewrites the result with its robustness block: per-sample entry and log stay listed."""
+    ref = _reference(tmp_path / "ref", tofu_fixture_task, tiny_lm_dir)
     assert main(["attack", tofu_fixture_task.name, str(tiny_lm_dir), "--attacks", "quantize", "--bits", "8",
-                 "-o", str(tmp_path), "--quiet"]) == 0
+                 "-o", str(tmp_path), "--quiet", "--reference", ref]) == 0
     capsys.readouterr()
     (path,) = tmp_path.glob("*.result.json")
     result = load_result(path)
