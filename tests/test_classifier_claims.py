@@ -4,6 +4,8 @@ One module fixture runs the shipped spec ``leaderboard/table_salun_digits.yaml``
 digits/class-3, digits/worst-10; Target, an independent Retrain and eight methods at the task's
 defaults; seeds 0, 1, 2) through the table runner, as ``unlearnbench table`` does, and every test
 reads means over the seeds from its cells. Measured numbers are in the README (classifier section).
+About 110 CPU-seconds of cells plus the world builds; set ``UNLEARNBENCH_CLAIMS_HOME`` to an existing
+cache home to reuse the digits world models already built there.
 """
 
 from __future__ import annotations
