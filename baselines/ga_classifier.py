@@ -1,13 +1,12 @@
 """GA (classifier): gradient ascent on the forget set's cross-entropy.
 
 Thudi et al. 2022 ("Unrolling SGD"); the "GA" baseline of SalUn (Fan et al., ICLR 2024),
-``Classification/unlearn/GA.py``: loss = -CE(model(x_f), y_f), 5 epochs, lr searched in
-[1e-5, 1e-3] on CIFAR-10. Digits scale: 5 epochs, batch 64, lr 4e-2 — the 108-image forget
-set gives 2 steps per epoch. Sweep on digits/random-10 (seed 0 only, world v2, default-scale models; Avg. Gap to Retrain as the criterion,
-as SalUn tuned each method), 5 epochs unless noted:
-lr 1e-3: 4.55 | 3e-3: 4.32 | 1e-2: 4.28 | 2e-2: 4.25 | 3e-2: 3.21 | **4e-2: 2.12** | 5e-2: 9.39 |
-1e-1: 84.4 (diverged) | 3e-2 x 10 epochs: 67.2 (diverged). GA has a cliff: below 3e-2 it barely moves
-the model, above 4e-2 it destroys it. (World v1 had picked 1e-2.)
+``Classification/unlearn/GA.py``: loss = -CE(model(x_f), y_f) over the forget set, SGD with
+momentum and weight decay at a constant learning rate. Published CIFAR-10 settings (SalUn's
+``Classification/README.md``: ``--unlearn GA --unlearn_lr 0.0001 --unlearn_epochs 5``; appendix:
+lr searched in [1e-5, 1e-3]; batch 256). Randomness: the forget-set order, from the run seed
+(a forget set smaller than a batch is still reordered). GA has a cliff: below it the model
+barely moves, above it the loss diverges; embedded worlds set their own lr (``tasks/digits.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ from dataclasses import dataclass
 
 from torch.nn import functional as F
 
-from unlearnbench.baselines.classifier_loop import ClassifierMethod, Phase, optim_kwargs, train_loop
+from unlearnbench.baselines.classifier_loop import ClassifierMethod, optim_kwargs
+from unlearnbench.classifier_training import Phase, train_loop
 from unlearnbench.unlearning import register_method
 
 
@@ -29,11 +29,11 @@ class GradientAscent(ClassifierMethod):
 
     @dataclass
     class Config:
-        epochs: int = 5  # SalUn appendix: 5 epochs
-        lr: float = 4e-2  # SalUn appendix: [1e-5, 1e-3] on CIFAR-10; 4e-2 tuned for digits (see above)
+        epochs: int = 5  # SalUn README: --unlearn_epochs 5
+        lr: float = 1e-4  # SalUn README: --unlearn_lr 0.0001 (appendix: searched in [1e-5, 1e-3])
         momentum: float = 0.9
         weight_decay: float = 5e-4
-        batch_size: int = 64
+        batch_size: int = 256
 
     def run(self, model, task, config, data, seed):
         f = data["forget"]

@@ -105,7 +105,7 @@ def _worst_forget(task: TaskSpec, data: ClassifierData, spec: dict) -> np.ndarra
     from unlearnbench.tasks.worst_case import worst_case_forget_set
 
     return worst_case_forget_set(data, spec, architecture=dict(task.settings["architecture"]),
-                                 recipe=train_recipe(task), progress=False)
+                                 recipe=train_recipe(task), progress=True)
 
 
 #: forget-set kinds (settings["forget"]["kind"]) -> selector(task, data, spec) -> sorted indices

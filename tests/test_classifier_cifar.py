@@ -96,7 +96,7 @@ def test_cifar_worst_case_with_a_small_proxy(fixtures):
     tiny = task.replace(settings={**task.settings, "architecture": {"name": "cifar-resnet18",
                                                                     "kwargs": {"num_classes": 10, "width": 4}},
                                   "train": {"epochs": 1, "lr": 0.05, "batch_size": 16},
-                                  "forget": {"kind": "worst", "fraction": 0.1, "outer_steps": 2, "inner_steps": 1}})
+                                  "forget": {"kind": "worst", "fraction": 0.1, "select_epochs": 2, "unlearn_steps": 1}})
     data = get_protocol(tiny).training_data(tiny)
     assert len(data["forget"]["y"]) == 4 and len(data["retain"]["y"]) == 36
 

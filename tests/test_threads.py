@@ -102,23 +102,23 @@ def test_worst_case_proxy_trains_pinned_whatever_the_override(two_threads, monke
     """The worst-case forget set is task data: its proxy model trains on one thread, like a world build."""
     import numpy as np
 
-    from unlearnbench.baselines import classifier_loop
+    from unlearnbench import classifier_training
     from unlearnbench.tasks import worst_case
     from unlearnbench.tasks.classifier_protocol import ClassifierData
 
     monkeypatch.setenv("UNLEARNBENCH_THREADS", "2")
     seen = {}
-    real_train = classifier_loop.train_from_scratch
+    real_train = classifier_training.train_from_scratch
 
     def train_spy(*a, **k):
         seen["train"] = torch.get_num_threads()
         return real_train(*a, **k)
 
-    def select_spy(module, x, y, m, cfg):
+    def select_spy(module, x, y, m, cfg, progress=False):
         seen["select"] = torch.get_num_threads()
-        return np.arange(m)
+        return np.arange(m), {}
 
-    monkeypatch.setattr(classifier_loop, "train_from_scratch", train_spy)
+    monkeypatch.setattr(classifier_training, "train_from_scratch", train_spy)
     monkeypatch.setattr(worst_case, "select_worst_case", select_spy)
     rng = np.random.default_rng(0)
     x = rng.random((40, 1, 8, 8)).astype(np.float32)

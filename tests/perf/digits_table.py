@@ -1,10 +1,11 @@
-"""Time the full SalUn-style digits table (not part of the default test suite).
+"""Time the SalUn-style digits table (not part of the test suite) and print its means per cell.
 
-Runs every (task, method, seed) cell of ``leaderboard/table_salun_digits.yaml`` through
-``unlearnbench.unlearning.unlearn`` + ``unlearnbench.runner.score`` (the calls the generic
-``unlearnbench table`` runner makes), prints mean ± std per cell and the wall-clock.
+Runs ``leaderboard/table_salun_digits.yaml`` through the table runner (the calls
+``unlearnbench table`` makes; cells are cached in ``--out``, so a second run only re-reads),
+then prints the Markdown table, one line per (task, row) with the seed means, and the wall-clock,
+CPU seconds and load average. The README's classifier numbers come from this output.
 
-    UNLEARNBENCH_HOME=/tmp/ub_table python tests/perf/digits_table.py [--seeds 0,1,2] [--out DIR]
+    UNLEARNBENCH_HOME=/tmp/ub_table python tests/perf/digits_table.py --out /tmp/ub_table/cells
 """
 
 from __future__ import annotations
@@ -16,58 +17,40 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--spec", default=str(Path(__file__).resolve().parents[2] / "leaderboard" / "table_salun_digits.yaml"))
-    ap.add_argument("--seeds", default=None, help="comma-separated seeds (default: the spec's)")
-    ap.add_argument("--methods", default=None, help="comma-separated method names (default: all rows)")
-    ap.add_argument("--out", default=None, help="write result files here")
+    ap.add_argument("--out", required=True, help="cell folder (reused between runs)")
+    ap.add_argument("--json", default=None, help="also write {task: {row: {metric: mean}}} here")
     args = ap.parse_args()
 
     from unlearnbench.catalog import load_all
-    from unlearnbench.registry import WORLDS
-    from unlearnbench.runner import get_task, score
-    from unlearnbench.unlearning import unlearn
+    from unlearnbench.leaderboard.render import to_markdown
+    from unlearnbench.leaderboard.table import assemble, load_spec, run_table
+    from unlearnbench.results import read_json
 
     load_all()
-    spec = yaml.safe_load(Path(args.spec).read_text())
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else spec["seeds"]
-    rows = [r for r in spec["rows"] if not args.methods or r["method"] in args.methods.split(",")]
+    spec = load_spec(args.spec)
     load0 = os.getloadavg()
-    print(f"[load] 1/5/15-min load average at start: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} "
-          f"({os.cpu_count()} CPUs)", flush=True)
-    t_all = time.perf_counter()
-    refs = {}
-    for name in spec["tasks"]:  # world models + references (cached after the first run)
-        t0 = time.perf_counter()
-        refs[name] = WORLDS.get("digits").reference(get_task(name))
-        print(f"[setup] {name}: reference ready in {time.perf_counter() - t0:.1f} s", flush=True)
-    table = {}
-    for name in spec["tasks"]:
-        for row in rows:
-            vals = {m: [] for m in spec["metrics"]}
-            for seed in seeds:
-                model, record = unlearn(name, row["method"], model="world:target", overrides=row.get("config") or {},
-                                        seed=seed, progress=False)
-                res = score(name, "unlearned", reference=refs[name], seed=seed, label=row["label"], model=model,
-                            method={"name": record["method"], "config": record["config"]}, progress=False,
-                            out_dir=args.out, timings={"unlearn_s": record["unlearn_seconds"]})
-                for m in spec["metrics"]:
-                    v = res.result["metrics"].get(m, {}).get("value")
-                    vals[m].append(np.nan if v is None else v)
-            table[(name, row["label"])] = vals
-            cells = "  ".join(f"{m}={np.mean(v):7.2f}±{np.std(v):5.2f}" if m != "rte" else f"{m}={np.mean(v):.4f}"
-                              for m, v in vals.items())
-            print(f"{name:18s} {row['label']:10s} {cells}", flush=True)
-    total = time.perf_counter() - t_all
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = run_table(spec, args.out, log=lambda s: print(s, flush=True))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(to_markdown(assemble(spec, res["jobs"], res["results"])))
+    means: dict = {}
+    for job in res["jobs"]:
+        for k, v in read_json(res["results"][job.sha], "result")["metrics"].items():
+            means.setdefault(job.task, {}).setdefault(job.row.label, {}).setdefault(k, []).append(v["value"])
+    for task, rows in means.items():
+        for label, ms in rows.items():
+            rows[label] = {k: float(np.mean(v)) for k, v in ms.items()}
+            print(f"{task:17s} {label:10s} " + "  ".join(f"{k}={v:.2f}" for k, v in rows[label].items()))
     load1 = os.getloadavg()
-    print(f"TOTAL {total:.1f} s for {len(spec['tasks']) * len(rows) * len(seeds)} cells "
-          f"(load average at end: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f})")
-    summary = {f"{t}|{lab}": {m: [float(x) for x in v] for m, v in vals.items()} for (t, lab), vals in table.items()}
-    print(json.dumps({"total_s": total, "cells": summary})[:200])
+    print(f"{len(res['ran'])} cell(s) run in {wall:.0f} s wall, {cpu:.0f} s CPU; load average "
+          f"{load0[0]:.1f} at start, {load1[0]:.1f} at end ({os.cpu_count()} CPUs)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(means, indent=1))
     return 0
 
 
