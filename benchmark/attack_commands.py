@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from unlearnbench.threads import thread_policy
+
 
 def cmd_attacks(args) -> int:
     import unlearnbench.attacks  # noqa: F401  (registers the attacks)
@@ -21,7 +23,6 @@ def cmd_attacks(args) -> int:
 
 def _parse_names(text: str) -> list[str]:
     from unlearnbench.errors import UserError
-from unlearnbench.threads import thread_policy
     from unlearnbench.registry import ATTACKS
 
     names = [n.strip() for n in text.split(",") if n.strip()]

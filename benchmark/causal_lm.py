@@ -20,6 +20,7 @@ import numpy as np
 
 from unlearnbench.batching import run_bucketed
 from unlearnbench.errors import UserError
+from unlearnbench.lm_encoding import Encoding, decode, encode, key_mask
 from unlearnbench.results import weights_sha256
 from unlearnbench.templates import PromptTemplate, get_template
 
@@ -63,6 +64,7 @@ class CausalLM:
         self.format = fmt
         self._weights_hash = weights_hash
         self.batch_size = batch_size or 16
+        self.encoding = Encoding()
         self.model.eval()
         p = next(model.parameters())
         self.device = p.device
@@ -145,28 +147,26 @@ class CausalLM:
         return model, tok
 
     # -- tokenisation ---------------------------------------------------------------
+    def use_settings(self, settings) -> "CausalLM":
+        """Apply a task's scoring settings (``unlearnbench.profiles``): a fixed prompt template
+        (``template`` as a dict), a ``system_prompt`` and the ``encoding`` (label span,
+        attention mask, decoding)."""
+        import dataclasses
+
+        tpl = settings.get("template")
+        if isinstance(tpl, dict):
+            self.template = PromptTemplate(**tpl)
+        if settings.get("system_prompt") is not None:
+            if not self.template.chat:
+                raise UserError(f"a system prompt needs a chat template; the prompt template is {self.template.name!r}")
+            self.template = dataclasses.replace(self.template, system=settings["system_prompt"])
+        if settings.get("encoding"):
+            self.encoding = Encoding(**settings["encoding"])
+        return self
+
     def _encode(self, prompt: str, answer: str) -> tuple[list[int], list[int]]:
-        """Token ids of ``prompt+answer`` and labels (-100 on prompt tokens)."""
-        tok = self.tokenizer
-        text = prompt + self.template.answer_prefix + answer
-        special = not self.template.chat
-        if getattr(tok, "is_fast", False):
-            enc = tok(text, add_special_tokens=special, return_offsets_mapping=True, return_special_tokens_mask=True)
-            cut = len(prompt)
-            ids = list(enc["input_ids"])
-            labels = [t if (end > cut and not sp) else -100
-                      for t, (_, end), sp in zip(ids, enc["offset_mapping"], enc["special_tokens_mask"])]
-        else:  # slow tokenizer: count the prompt's tokens, as TOFU does
-            ids = tok(text, add_special_tokens=special)["input_ids"]
-            n_prompt = len(tok(prompt, add_special_tokens=special)["input_ids"])
-            labels = [-100] * n_prompt + ids[n_prompt:]
-        if self.template.append_eos and tok.eos_token_id is not None:
-            if not ids or ids[-1] != tok.eos_token_id or labels[-1] == -100:
-                ids.append(tok.eos_token_id)
-                labels.append(tok.eos_token_id)
-        if all(l == -100 for l in labels):
-            raise UserError(f"answer {answer!r} produced no tokens to score")
-        return ids, labels
+        """Token ids of ``prompt+answer`` and labels (-100 where not scored)."""
+        return encode(self.tokenizer, self.template, self.encoding, prompt, answer)
 
     def encode_qa(self, prompts: Sequence[str], answers: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
         """Token ids and labels (prompt masked with -100) exactly as scoring tokenises them."""
@@ -186,10 +186,12 @@ class CausalLM:
     def _forward_logprobs(self, batch: list[tuple[list[int], list[int]]], token_stats: bool):
         torch = self._torch
         left = self.tokenizer.padding_side == "left"
-        ids = self._pad([b[0] for b in batch], self.tokenizer.pad_token_id, left)
+        pad = self.tokenizer.pad_token_id
+        ids = self._pad([b[0] for b in batch], pad, left)
         labels = self._pad([b[1] for b in batch], -100, left)
-        mask = self._pad([[1] * len(b[0]) for b in batch], 0, left)
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        real = self._pad([[1] * len(b[0]) for b in batch], 0, left)
+        mask = self._pad([key_mask(b[0], self.encoding, pad) for b in batch], 0, left)
+        pos = (real.cumsum(-1) - 1).clamp(min=0)  # each token's index in its own sequence
         with torch.inference_mode():
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
             tgt = labels[:, 1:]
@@ -200,14 +202,16 @@ class CausalLM:
                 prob = lp.exp()
                 mu = (prob * lp).sum(-1)
                 var = (prob * lp.square()).sum(-1) - mu.square()
+                hit = lp.argmax(-1) == tgt[sel]  # greedy prediction equals the label (memorisation)
         counts = sel.sum(-1).tolist()
         out, start = [], 0
         tok_lp = tok_lp.double().cpu().numpy()
         if token_stats:
-            mu, var = mu.double().cpu().numpy(), var.double().cpu().numpy()
+            mu, var, hit = mu.double().cpu().numpy(), var.double().cpu().numpy(), hit.cpu().numpy()
         for c in counts:
             if token_stats:
-                out.append({"logprobs": tok_lp[start:start + c], "mu": mu[start:start + c], "var": var[start:start + c]})
+                sl = slice(start, start + c)
+                out.append({"logprobs": tok_lp[sl], "mu": mu[sl], "var": var[sl], "hit": hit[sl]})
             else:
                 out.append(tok_lp[start:start + c])
             start += c
@@ -219,7 +223,8 @@ class CausalLM:
 
         Returns a list of float64 arrays; with ``token_stats`` a list of dicts with
         ``logprobs``, ``mu`` and ``var`` (the expectation and variance of log p over the
-        model's next-token distribution at each answer position).
+        model's next-token distribution at each answer position) and ``hit`` (whether the
+        most likely token is the scored one).
         """
         if len(prompts) != len(answers):
             raise ValueError("prompts and answers differ in length")
@@ -233,31 +238,46 @@ class CausalLM:
         return res
 
     # -- generation -----------------------------------------------------------------
-    def _generate_batch(self, prompts: list[str], max_new_tokens: int, stop: Sequence[str]) -> list[str]:
-        torch = self._torch
+    def stop_ids(self) -> set[int]:
+        """EOS ids that end a generation: the tokenizer's and the generation config's."""
+        ids = {self.tokenizer.eos_token_id}
+        cfg = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids.update(cfg if isinstance(cfg, (list, tuple)) else [cfg])
+        return {i for i in ids if i is not None}
+
+    def generate_ids(self, prompts: Sequence[str], max_new_tokens: int = 64, *, progress: bool = False,
+                     desc: str = "generating") -> list[list[int]]:
+        """Greedy continuations as token ids (stop id included), in input order."""
+        from unlearnbench.lm_generate import greedy
+
         tok = self.tokenizer
         special = not self.template.chat
-        seqs = [tok(p, add_special_tokens=special)["input_ids"] for p in prompts]
-        ids = self._pad(seqs, tok.pad_token_id, left=True)
-        mask = self._pad([[1] * len(s) for s in seqs], 0, left=True)
-        with torch.inference_mode():
-            out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                                      num_beams=1, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                                      temperature=None, top_p=None, top_k=None)
-        texts = tok.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
-        return [_cut(t, stop) for t in texts]
+        seqs = [list(tok(p, add_special_tokens=special)["input_ids"]) for p in prompts]
+        masks = [key_mask(s, self.encoding, tok.pad_token_id) for s in seqs]
+        bar = _bar(len(prompts), desc, progress)
+        size = self.batch_size
+        while True:
+            try:
+                res = greedy(self.model, seqs, masks, max_new_tokens=max_new_tokens, stop_ids=self.stop_ids(),
+                             pad_id=tok.pad_token_id, batch_size=size, progress=bar.update if bar else None)
+                break
+            except RuntimeError as err:  # out of memory: start again with half the batch
+                if "out of memory" not in str(err).lower() or size == 1:
+                    raise
+                size = max(1, size // 2)
+                self._torch.cuda.empty_cache() if self._torch.cuda.is_available() else None
+                if bar:
+                    bar.reset()
+        self.batch_size = size
+        if bar:
+            bar.close()
+        return res
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 64, *, stop: Sequence[str] = (),
                  progress: bool = False, desc: str = "generating") -> list[str]:
         """Greedy continuations of each prompt (new text only, cut at the first stop string)."""
-        lengths = [len(p) for p in prompts]
-        bar = _bar(len(prompts), desc, progress)
-        res, self.batch_size = run_bucketed(list(prompts), lengths,
-                                            lambda b: self._generate_batch(b, max_new_tokens, stop), self.batch_size,
-                                            progress=bar.update if bar else None)
-        if bar:
-            bar.close()
-        return res
+        ids = self.generate_ids(prompts, max_new_tokens, progress=progress, desc=desc)
+        return [_cut(decode(self.tokenizer, g, self.encoding), stop) for g in ids]
 
     # -- provenance / saving ----------------------------------------------------------
     def weights_sha256(self) -> str:
@@ -280,6 +300,7 @@ class CausalLM:
             "parameters": int(sum(p.numel() for p in self.model.parameters())),
             "weights_sha256": self.weights_sha256(),
             "template": self.template.to_dict(),
+            "encoding": self.encoding.to_dict(),
             "device": self.device_name,
             "dtype": self.dtype_name,
         }

@@ -24,14 +24,20 @@ class PromptTemplate:
     append_eos: bool = True
     answer_prefix: str = ""  # text glued in front of every answer (e.g. a space)
 
+    def messages(self, question: str) -> list[dict]:
+        """The chat messages of a question (system prompt first when set)."""
+        return ([{"role": "system", "content": self.system}] if self.system else []) + [
+            {"role": "user", "content": question}]
+
     def render(self, question: str, tokenizer=None) -> str:
+        from unlearnbench.lm_encoding import Prompt
+
         if not self.chat:
-            return f"{self.prefix}{question}{self.suffix}"
+            return Prompt(f"{self.prefix}{question}{self.suffix}", question)
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
             raise UserError(f"template {self.name!r} needs a tokenizer with a chat template")
-        messages = ([{"role": "system", "content": self.system}] if self.system else []) + [
-            {"role": "user", "content": question}]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = tokenizer.apply_chat_template(self.messages(question), tokenize=False, add_generation_prompt=True)
+        return Prompt(text, question)
 
     def to_dict(self) -> dict:
         return asdict(self)
