@@ -20,6 +20,7 @@ import numpy as np
 
 from unlearnbench.batching import run_bucketed
 from unlearnbench.errors import UserError
+from unlearnbench import lm_encoding
 from unlearnbench.lm_encoding import Encoding, decode, encode, key_mask
 from unlearnbench.results import weights_sha256
 from unlearnbench.templates import PromptTemplate, get_template
@@ -168,6 +169,16 @@ class CausalLM:
         """Token ids of ``prompt+answer`` and labels (-100 where not scored)."""
         return encode(self.tokenizer, self.template, self.encoding, prompt, answer)
 
+    def scored_text(self, prompt: str, answer: str) -> str:
+        return lm_encoding.scored_text(self.tokenizer, self.template, self.encoding, prompt, answer)
+
+    def reference_text(self, prompt: str, answer: str) -> str:
+        return lm_encoding.reference_text(self.tokenizer, self.template, self.encoding, prompt, answer)
+
+    def prompt_lengths(self, prompts: Sequence[str]) -> list[int]:
+        special = not self.template.chat
+        return [len(self.tokenizer(p, add_special_tokens=special)["input_ids"]) for p in prompts]
+
     def encode_qa(self, prompts: Sequence[str], answers: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
         """Token ids and labels (prompt masked with -100) exactly as scoring tokenises them."""
         pairs = [self._encode(p, a) for p, a in zip(prompts, answers)]
@@ -245,9 +256,11 @@ class CausalLM:
         ids.update(cfg if isinstance(cfg, (list, tuple)) else [cfg])
         return {i for i in ids if i is not None}
 
-    def generate_ids(self, prompts: Sequence[str], max_new_tokens: int = 64, *, progress: bool = False,
+    def generate_ids(self, prompts: Sequence[str], max_new_tokens: int | Sequence[int] = 64, *, progress: bool = False,
                      desc: str = "generating") -> list[list[int]]:
-        """Greedy continuations as token ids (stop id included), in input order."""
+        """Greedy continuations as token ids (stop id included), in input order.
+
+        ``max_new_tokens``: one limit, or one per prompt."""
         from unlearnbench.lm_generate import greedy
 
         tok = self.tokenizer
@@ -273,7 +286,7 @@ class CausalLM:
             bar.close()
         return res
 
-    def generate(self, prompts: Sequence[str], max_new_tokens: int = 64, *, stop: Sequence[str] = (),
+    def generate(self, prompts: Sequence[str], max_new_tokens: int | Sequence[int] = 64, *, stop: Sequence[str] = (),
                  progress: bool = False, desc: str = "generating") -> list[str]:
         """Greedy continuations of each prompt (new text only, cut at the first stop string)."""
         ids = self.generate_ids(prompts, max_new_tokens, progress=progress, desc=desc)

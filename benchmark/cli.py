@@ -32,13 +32,31 @@ def _listing(registry_name: str, as_json: bool) -> int:
     load_all()
     reg = getattr(registry, registry_name)
     rows = [{"name": name, **meta} for name, meta in reg.items()]
+    if registry_name == "TASKS":
+        _add_profiles(reg, rows)
     if as_json:
         print(json.dumps(rows, indent=2, default=str))
     else:
         from unlearnbench.display import print_listing
 
         print_listing(reg.kind + "s", rows)
+        if registry_name == "TASKS":
+            from unlearnbench.display import print_profiles
+            from unlearnbench.profiles import PROFILES
+
+            print_profiles(PROFILES.values())
     return 0
+
+
+def _add_profiles(reg, rows: list[dict]) -> None:
+    """Each task row gets the scoring profiles that apply to it."""
+    from unlearnbench.profiles import profiles_for
+    from unlearnbench.spec import TaskSpec
+
+    for r in rows:
+        entry = reg._entries.get(r["name"])
+        if isinstance(entry, TaskSpec):
+            r["profiles"] = profiles_for(entry)
 
 
 # -- scoring ----------------------------------------------------------------------------
@@ -51,6 +69,12 @@ def _model_opts(args) -> dict:
     return opts
 
 
+def _scoring_opts(args) -> dict:
+    """``--profile``, ``--system-prompt``, ``--max-new-tokens``, ``--limit`` and ``--data``."""
+    return {"options": {"profile": args.profile, "system_prompt": args.system_prompt,
+                        "max_new_tokens": args.max_new_tokens, "limit": args.limit}, "data": args.data}
+
+
 def cmd_score(args) -> int:
     from unlearnbench.display import print_result
     from unlearnbench.runner import score
@@ -58,7 +82,7 @@ def cmd_score(args) -> int:
     if args.reference is not None and not Path(args.reference).exists():
         raise UserError(f"reference file not found: {args.reference}")
     scored = score(args.task, args.checkpoint, reference=args.reference, out_dir=args.output, seed=args.seed,
-                   label=args.label, progress=not args.quiet, **_model_opts(args))
+                   label=args.label, progress=not args.quiet, **_scoring_opts(args), **_model_opts(args))
     print_result(scored.result)
     if scored.path:
         print(f"wrote {scored.path}")
@@ -69,7 +93,7 @@ def cmd_reference_build(args) -> int:
     from unlearnbench.runner import build_reference
 
     info = build_reference(args.task, args.checkpoint, args.output, seed=args.seed, progress=not args.quiet,
-                           role=args.role, **_model_opts(args))
+                           role=args.role, **_scoring_opts(args), **_model_opts(args))
     print(f"wrote {info['path']} (sha256 {info['sha256']})")
     return 0
 
@@ -118,6 +142,17 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_scoring_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default=None,
+                   help="scoring profile: default, open-unlearning, tofu (see `unlearnbench tasks`)")
+    p.add_argument("--data", action="append", default=None, metavar="[DATASET=]DIR",
+                   help="read the task's dataset (or DATASET) from a local copy in the hub layout (repeatable)")
+    p.add_argument("--system-prompt", default=None, help="system prompt of the chat template (LLM QA tasks)")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="generation length (LLM tasks that generate)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="score only the first N samples of each split (quick looks; leaderboards refuse it)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unlearnbench", description="Score machine unlearning, reproducibly.")
     parser.add_argument("--version", action="version", version=f"unlearnbench {__version__}")
@@ -136,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, help="folder for the result JSON + per-sample values")
     p.add_argument("--label", default=None, help="name of this entry in tables and leaderboards")
     _add_model_args(p)
+    _add_scoring_args(p)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("reference", help="build reference artefacts")
@@ -146,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("-o", "--output", required=True, help="reference JSON file to write")
     rb.add_argument("--role", default="retain")
     _add_model_args(rb)
+    _add_scoring_args(rb)
     rb.set_defaults(func=cmd_reference_build)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 

@@ -143,3 +143,27 @@ def key_mask(ids: list[int], enc: Encoding, pad_id: int | None) -> list[int]:
     if enc.mask_pad_tokens and pad_id is not None:
         return [int(t != pad_id) for t in ids]
     return [1] * len(ids)
+
+
+def scored_text(tokenizer, template, enc: Encoding, prompt: str, answer: str) -> str:
+    """The scored tokens decoded without special tokens (open-unlearning's zlib text)."""
+    ids, labels = encode(tokenizer, template, enc, prompt, answer)
+    return tokenizer.decode([t for t in labels if t != -100], skip_special_tokens=True)
+
+
+def reference_text(tokenizer, template, enc: Encoding, prompt: str, answer: str) -> str:
+    """The answer as a ROUGE reference, the way the profile's tool recovers it.
+
+    ``chat_turn`` (open-unlearning ``eval_text_similarity``): the whole conversation decoded
+    without special tokens, minus the decoded prompt, stripped (clean-up as in ``decode``).
+    Other layouts: the answer itself.
+    """
+    if enc.layout != "chat_turn":
+        return answer
+    question = getattr(prompt, "question", None)
+    ids, n_prompt = _chat_ids(tokenizer, template, question, answer)
+    full = tokenizer.decode(ids, skip_special_tokens=True)
+    head = tokenizer.decode(ids[:n_prompt], skip_special_tokens=True)
+    if enc.clean_up_spaces:
+        full, head = clean_up_spaces(full), clean_up_spaces(head)
+    return full.replace(head, "").strip()

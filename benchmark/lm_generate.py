@@ -86,15 +86,19 @@ class _Active:
         self.last = torch.cat([self.last, other.last])
 
 
-def greedy(model, prompts: Sequence[Sequence[int]], masks: Sequence[Sequence[int]], *, max_new_tokens: int,
+def greedy(model, prompts: Sequence[Sequence[int]], masks: Sequence[Sequence[int]], *,
+           max_new_tokens: int | Sequence[int],
            stop_ids: set[int], pad_id: int, batch_size: int, progress: Callable[[int], None] | None = None
            ) -> list[list[int]]:
-    """Greedy continuations (token ids, stop id included) of every prompt, in input order."""
+    """Greedy continuations (token ids, stop id included) of every prompt, in input order.
+
+    ``max_new_tokens``: one limit for all prompts or one per prompt."""
     import torch
     from transformers import DynamicCache
 
     device = next(model.parameters()).device
     out: list[list[int]] = [[] for _ in prompts]
+    limit = list(max_new_tokens) if isinstance(max_new_tokens, (list, tuple)) else [int(max_new_tokens)] * len(prompts)
     queue = deque(sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i)))
     active = _Active(torch)
     refill_at = max(1, batch_size // 4)
@@ -105,7 +109,7 @@ def greedy(model, prompts: Sequence[Sequence[int]], masks: Sequence[Sequence[int
         keep = []
         for k, (r, tok) in enumerate(zip(active.rows, toks)):
             out[r].append(tok)
-            if tok in stop_ids or len(out[r]) >= max_new_tokens:
+            if tok in stop_ids or len(out[r]) >= limit[r]:
                 if progress:
                     progress(1)
             else:
@@ -114,9 +118,8 @@ def greedy(model, prompts: Sequence[Sequence[int]], masks: Sequence[Sequence[int
         if len(keep) < len(active):
             active.select(keep)
 
+    queue = deque(i for i in queue if limit[i] > 0)
     with torch.inference_mode():
-        if max_new_tokens <= 0:
-            return out
         while queue or len(active):
             free = batch_size - len(active)
             if queue and (free >= refill_at or not len(active)):
@@ -135,7 +138,7 @@ def greedy(model, prompts: Sequence[Sequence[int]], masks: Sequence[Sequence[int
                 # rows already running keep their last token; the fresh rows get their first
                 merged = torch.cat([active.last[:active_before], chosen]) if active_before else chosen
                 active.last = merged
-                _finish_fresh(active, active_before, chosen, out, stop_ids, max_new_tokens, progress)
+                _finish_fresh(active, active_before, chosen, out, stop_ids, limit, progress)
                 continue
             mask = torch.cat([active.mask, active.mask.new_ones(len(active), 1)], dim=1)
             active.mask = mask
@@ -146,13 +149,13 @@ def greedy(model, prompts: Sequence[Sequence[int]], masks: Sequence[Sequence[int
     return out
 
 
-def _finish_fresh(active: _Active, start: int, chosen, out, stop_ids, max_new_tokens, progress) -> None:
+def _finish_fresh(active: _Active, start: int, chosen, out, stop_ids, limit, progress) -> None:
     """Record the first token of the rows that just joined (from ``start`` on); drop finished ones."""
     keep = list(range(start))
     for k, tok in enumerate(chosen.tolist()):
         r = active.rows[start + k]
         out[r].append(tok)
-        if tok in stop_ids or len(out[r]) >= max_new_tokens:
+        if tok in stop_ids or len(out[r]) >= limit[r]:
             if progress:
                 progress(1)
         else:

@@ -35,7 +35,9 @@ class Scored:
     model: Any = field(default=None, repr=False)
 
 
-def get_task(name: str) -> TaskSpec:
+def get_task(name: str | TaskSpec) -> TaskSpec:
+    if isinstance(name, TaskSpec):
+        return name
     load_all()
     task = TASKS.get(name)
     if not isinstance(task, TaskSpec):  # lazy entries may hold a factory
@@ -64,9 +66,29 @@ def load_model(task: TaskSpec, checkpoint: str, **opts: Any):
     return loader(resolve_checkpoint(task, checkpoint), task=task, **opts)
 
 
-def task_block(task: TaskSpec, data_hash: str | None) -> dict:
+def task_block(task: TaskSpec, data_hash: str | None, data_dir: dict | None = None) -> dict:
+    """The result's ``task`` block: identity, hashes and the effective scoring settings
+    (profile, limit and every setting, so ``leaderboard verify`` can rebuild the spec)."""
     return {"name": task.name, "version": task.version, "modality": task.modality,
-            "spec_sha256": task.spec_hash(), "data_sha256": data_hash}
+            "spec_sha256": task.spec_hash(), "data_sha256": data_hash,
+            "profile": task.settings.get("profile", "default"), "limit": task.settings.get("limit"),
+            "settings": task.to_dict()["settings"], **({"data_dir": data_dir} if data_dir else {})}
+
+
+def task_from_block(block: dict) -> TaskSpec:
+    """The task a result was scored with: the registered task with the recorded settings."""
+    task = get_task(block["name"])
+    if isinstance(block.get("settings"), dict) and block["settings"] != task.to_dict()["settings"]:
+        task = task.replace(settings=block["settings"])
+    return task
+
+
+def prepare_task(task_name: str | TaskSpec, options: dict | None = None) -> TaskSpec:
+    """The task with a scoring profile and options (``--profile``, ``--limit`` ...) applied."""
+    from unlearnbench.profiles import apply_options
+
+    task = get_task(task_name)
+    return apply_options(task, **{k: v for k, v in (options or {}).items() if v is not None})
 
 
 def score(
@@ -81,30 +103,39 @@ def score(
     model: Any = None,
     progress: bool = True,
     timings: dict | None = None,
+    options: dict | None = None,
+    data: list[str] | None = None,
     **model_opts: Any,
 ) -> Scored:
     """Score ``checkpoint`` on ``task_name``; write the result when ``out_dir`` is given.
 
     ``method`` is ``{"name": ..., "config": {...}}`` for a checkpoint this suite unlearned,
     ``None`` for an external one. A ``model`` already loaded can be passed to skip loading.
+    ``options``: scoring profile and options (``profile``, ``system_prompt``, ``max_new_tokens``,
+    ``limit``; :func:`unlearnbench.profiles.apply_options`); ``data``: ``--data`` folders
+    (:mod:`unlearnbench.local_data`). Both are checked, and the data read, before the model loads.
     """
+    from unlearnbench import local_data
+
     t0 = time.perf_counter()
-    task = get_task(task_name)
+    task = prepare_task(task_name, options)
     protocol = get_protocol(task)
     ref_payload, ref_infos = None, []
     if reference is not None:  # check the reference before any expensive work
         ref_payload, info = load_reference(reference, task)
         ref_infos.append(info)
-    seed_everything(seed)
-    if model is None:
-        model = load_model(task, checkpoint, **model_opts)
-    t_load = time.perf_counter()
-    with thread_policy(model):
-        rows = protocol.infer(task, model, progress=progress)
+    copies = local_data.parse(data)
+    with local_data.using(task, copies):
+        data_hash = protocol.data_hash(task)  # loads and checks every split before the model loads
+        seed_everything(seed)
+        if model is None:
+            model = load_model(task, checkpoint, **model_opts)
+        t_load = time.perf_counter()
+        with thread_policy(model):
+            rows = protocol.infer(task, model, progress=progress)
     t_infer = time.perf_counter()
     metrics = protocol.aggregate(task, rows, ref_payload)
     t_metrics = time.perf_counter()
-    data_hash = getattr(protocol, "data_hash", lambda t: None)(task)
     times = dict(timings or {})
     times.update({"load_s": t_load - t0, "infer_s": t_infer - t_load, "metrics_s": t_metrics - t_infer})
     times["total_s"] = sum(v for k, v in times.items() if k.endswith("_s") and k != "total_s")
@@ -112,7 +143,7 @@ def score(
         "schema": RESULT_SCHEMA,
         "unlearnbench_version": __version__,
         "created": utc_now(),
-        "task": task_block(task, data_hash),
+        "task": task_block(task, data_hash, local_data.describe(copies)),
         "model": model.describe(),
         "method": method,
         "seed": seed,
@@ -147,13 +178,18 @@ def _bundle_reference(info: dict, out_dir) -> dict:
 
 
 def build_reference(task_name: str, checkpoint: str, out_file: str | os.PathLike, *, seed: int = 0,
-                    progress: bool = True, role: str = "retain", **model_opts: Any) -> dict:
+                    progress: bool = True, role: str = "retain", options: dict | None = None,
+                    data: list[str] | None = None, **model_opts: Any) -> dict:
     """Run the reference model once and write its per-sample statistics as an artefact."""
-    task = get_task(task_name)
+    from unlearnbench import local_data
+
+    task = prepare_task(task_name, options)
     protocol = get_protocol(task)
-    seed_everything(seed)
-    model = load_model(task, checkpoint, **model_opts)
-    with thread_policy(model):
-        rows = protocol.infer(task, model, progress=progress)
+    with local_data.using(task, local_data.parse(data)):
+        protocol.data_hash(task)  # the data is checked before the model loads
+        seed_everything(seed)
+        model = load_model(task, checkpoint, **model_opts)
+        with thread_policy(model):
+            rows = protocol.infer(task, model, progress=progress)
     payload = protocol.reference_payload(task, rows)
     return write_reference(out_file, task, model.describe(), payload, role=role)

@@ -185,7 +185,7 @@ def verify_file(path: str | os.PathLike, *, root: str | os.PathLike | None = Non
                 allow_external_references: bool = False, allow_ingested: bool = False) -> Report:
     """Validate, then recompute every headline number from the per-sample rows and references."""
     from unlearnbench.reference import load_reference
-    from unlearnbench.runner import get_protocol, get_task
+    from unlearnbench.runner import get_protocol, task_from_block
 
     rep = validate_file(path, root=root, allow_external_references=allow_external_references)
     if not rep.ok:
@@ -196,7 +196,7 @@ def verify_file(path: str | os.PathLike, *, root: str | os.PathLike | None = Non
             rep.problems.append(f"cannot verify: ingested result (format {doc['ingested']['format']}) has no "
                                 "per-sample values (pass --allow-ingested to accept it unverified)")
         return rep
-    task = get_task(doc["task"]["name"])
+    task = task_from_block(doc["task"])  # the registered task with the settings it was scored with
     if task.version != doc["task"]["version"]:
         rep.problems.append(f"cannot verify: result is for {task.name} version {doc['task']['version']}, the installed "
                             f"task is version {task.version} (use the unlearnbench release that wrote it)")

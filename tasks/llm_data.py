@@ -7,6 +7,8 @@ a real benchmark can be pointed at a local copy without code changes.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 from pathlib import Path
 
@@ -28,16 +30,82 @@ def _read_local(path: Path) -> list[dict]:
 
 
 def _from_hub(path: str, config: str, split: str = "train") -> list[dict]:
+    return [dict(r) for r in _load_dataset(path, config, split)]
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_folder(path: str, config: str, split: str, stamp: float) -> tuple[dict, ...]:
+    """A local copy's rows, cached per file state (a task checks its data before the model
+    loads, then scores it)."""
+    return _load_dataset(path, config, split)
+
+
+def _load_dataset(path: str, config: str, split: str) -> tuple[dict, ...]:
+    """``datasets.load_dataset(path, config, split=split)`` rows."""
     try:
         import datasets
     except ImportError:
         raise UserError("loading hub datasets needs the `datasets` package: pip install 'unlearnbench[llm]'") from None
+    where = "from the hub" if not Path(path).exists() else f"from {path}"
     try:
         ds = datasets.load_dataset(path, config, split=split)
     except Exception as e:  # noqa: BLE001 - offline, missing config ... all user-facing
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"cannot load {path} ({config}) from the hub: {first}") from None
-    return [dict(r) for r in ds]
+        raise UserError(f"cannot load {path} ({config}, split {split}) {where}: {first}") from None
+    return tuple(dict(r) for r in ds)
+
+
+# -- local copies (``--data``) -----------------------------------------------------------------
+_LOCAL: dict[str, Path] = {}
+
+
+@contextlib.contextmanager
+def local_copies(mapping: dict[str, Path]):
+    """Read the datasets named in ``mapping`` (hub id -> folder) from local folders meanwhile."""
+    old = dict(_LOCAL)
+    _LOCAL.update({k: Path(v) for k, v in mapping.items()})
+    try:
+        yield
+    finally:
+        _LOCAL.clear()
+        _LOCAL.update(old)
+
+
+def declared_configs(folder: Path) -> list[str] | None:
+    """Config names a hub-layout ``README.md`` declares (None when it declares none)."""
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return None
+    text = readme.read_text(encoding="utf-8")
+    if not text.startswith("---"):
+        return None
+    import yaml
+
+    try:
+        head = yaml.safe_load(text.split("---", 2)[1]) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"{readme}: the YAML header is not valid ({e})") from None
+    configs = head.get("configs") if isinstance(head, dict) else None
+    if not configs:
+        return None
+    return [c.get("config_name", "default") for c in configs if isinstance(c, dict)]
+
+
+def _from_folder(folder: Path, config: str, split: str) -> tuple[list[dict], str]:
+    if not folder.is_dir():
+        raise UserError(f"--data: {folder} is not a folder")
+    configs = declared_configs(folder)
+    if configs is not None:
+        if config not in configs:
+            raise UserError(f"{folder} has no config {config!r} (its README.md declares {', '.join(configs)})")
+        stamp = max(f.stat().st_mtime for f in folder.iterdir())
+        rows = [dict(r) for r in _cached_folder(str(folder.resolve()), config, split, stamp)]
+        return rows, f"{folder} ({config}/{split})"
+    for f in (folder / f"{config}.json", folder / config / f"{split}.json"):
+        if f.is_file():
+            return _read_local(f), str(f)
+    raise UserError(f"{folder} has no config {config!r}: expected a README.md declaring configs, "
+                    f"{config}.json or {config}/{split}.json")
 
 
 def load_split(task: TaskSpec, role: str, required: tuple[str, ...] = ()) -> list[dict]:
@@ -57,8 +125,12 @@ def load_split(task: TaskSpec, role: str, required: tuple[str, ...] = ()) -> lis
     kind = task.source.get("kind")
     if dataset is not None or kind == "hub":
         dataset = dataset or task.source["path"]
-        rows = _from_hub(dataset, config, split or task.source.get("split", "train"))
-        where = f"{dataset}:{name}"
+        split = split or task.source.get("split", "train")
+        if dataset in _LOCAL:
+            rows, where = _from_folder(_LOCAL[dataset], config, split)
+        else:
+            rows = _from_hub(dataset, config, split)
+            where = f"{dataset}:{name}"
     elif kind in ("local", "world"):
         if kind == "local":
             root = Path(task.source["path"])
