@@ -126,7 +126,8 @@ class CausalLM:
             if saved_template is not None:
                 template = PromptTemplate(**saved_template)
             elif task is not None and task.settings.get("template"):
-                template = task.settings["template"]
+                t = task.settings["template"]  # a name, or a profile's full template
+                template = PromptTemplate(**t) if isinstance(t, dict) else t
         return cls(model, tok, template=template, name=p.name if p.exists() else path, source=str(path), fmt=fmt,
                    weights_hash=weights_hash, batch_size=batch_size)
 

@@ -78,7 +78,7 @@ def extra_metrics(task: TaskSpec, by: dict, reference: dict | None) -> dict[str,
             for kind, ou_kind in (("paraphrased", "PARA"), ("perturbed", "PERT")):
                 if all(f"{kind}_answer" in r or f"reference_{kind}" in r for r in rs):
                     out[f"{role}/rouge_l_recall_{kind}"] = _mean(
-                        "", _rouge_against(rs, kind, M.rouge_l_recall), knowledge_good, f"{ou}_Q_A_{ou_kind}_ROUGE")
+                        _rouge_against(rs, kind, M.rouge_l_recall), knowledge_good, f"{ou}_Q_A_{ou_kind}_ROUGE")
         if all("nll_paraphrased" in r and "nll_perturbed" in r for r in rs):
             pm = M.truth_ratio_prob_mean([r["nll_paraphrased"] for r in rs], [r["nll_perturbed"] for r in rs])
             out[f"{role}/truth_ratio_prob_mean"] = _mean(pm, knowledge_good, "truth_ratio(aggregator=prob_mean)")
