@@ -51,10 +51,10 @@ def using(task: TaskSpec, specs: dict[str | None, Path]) -> Iterator[None]:
         return
     env = task.source.get("env")
     kind = task.source.get("kind")
-    if task.modality == "llm" and kind == "hub":
+    if task.modality == "llm" and kind in ("hub", "local"):
         from unlearnbench.tasks import llm_data
 
-        mapping = {(k or task.source["path"]): v for k, v in specs.items()}
+        mapping = {(k or str(task.source["path"])): v for k, v in specs.items()}
         with llm_data.local_copies(mapping):
             yield
     elif env:

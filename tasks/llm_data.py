@@ -46,12 +46,17 @@ def _load_dataset(path: str, config: str, split: str) -> tuple[dict, ...]:
         import datasets
     except ImportError:
         raise UserError("loading hub datasets needs the `datasets` package: pip install 'unlearnbench[llm]'") from None
-    where = "from the hub" if not Path(path).exists() else f"from {path}"
+    where = "the hub" if not Path(path).exists() else "a local copy"
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # one line per problem, no bars for small splits
     try:
         ds = datasets.load_dataset(path, config, split=split)
     except Exception as e:  # noqa: BLE001 - offline, missing config ... all user-facing
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"cannot load {path} ({config}, split {split}) {where}: {first}") from None
+        raise UserError(f"cannot load {path} ({config}, split {split}) from {where}: {first}") from None
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
     return tuple(dict(r) for r in ds)
 
 
@@ -134,6 +139,9 @@ def load_split(task: TaskSpec, role: str, required: tuple[str, ...] = ()) -> lis
     elif kind in ("local", "world"):
         if kind == "local":
             root = Path(task.source["path"])
+            if str(task.source["path"]) in _LOCAL:  # --data: another copy of this task's folder
+                rows, where = _from_folder(_LOCAL[str(task.source["path"])], config, split or "train")
+                return _checked(rows, where, required)
         else:
             from unlearnbench.registry import WORLDS
 
@@ -142,6 +150,10 @@ def load_split(task: TaskSpec, role: str, required: tuple[str, ...] = ()) -> lis
         rows, where = _read_local(f), str(f)
     else:
         raise UserError(f"task {task.name}: unknown data source kind {kind!r}")
+    return _checked(rows, where, required)
+
+
+def _checked(rows: list[dict], where: str, required: tuple[str, ...]) -> list[dict]:
     if not rows:
         raise UserError(f"split {where} is empty")
     for key in required:

@@ -1,0 +1,105 @@
+"""``score`` options: --data, --profile, --system-prompt, --max-new-tokens, --limit.
+
+Bad input is one line and exit 2 *before any model load*: every case here passes a
+checkpoint that does not exist, so an error about anything else proves the order.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import write_tofu_fixture
+from unlearnbench.cli import main
+from unlearnbench.leaderboard.checks import verify_file
+from unlearnbench.profiles import apply_options
+from unlearnbench.results import load_result, load_samples
+from unlearnbench.runner import get_task
+
+NO_MODEL = "/nonexistent/model-folder"
+TOFU_CONFIGS = ("forget10_perturbed", "retain_perturbed", "real_authors_perturbed", "world_facts_perturbed",
+                "holdout10", "forget10", "retain90")
+
+
+def hub_layout(folder: Path, configs=TOFU_CONFIGS, split: str = "train") -> Path:
+    """A TOFU copy in the hub layout: README.md declaring one config per JSON-lines file."""
+    write_tofu_fixture(folder)
+    lines = ["---", "configs:"]
+    for c in configs:
+        lines += [f"- config_name: {c}", "  data_files:", f"  - split: {split}", f"    path: {c}.json"]
+    (folder / "README.md").write_text("\n".join(lines + ["---", "", "test copy"]) + "\n")
+    return folder
+
+
+def _err(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("unlearnbench: error:"), err
+    assert "checkpoint not found" not in err  # failed before the model
+    return err
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["--data", "/nonexistent/tofu"], "does not exist"),
+    (["--profile", "open-unlearnin"], "did you mean 'open-unlearning'"),
+    (["--limit", "0"], "--limit must be at least 1"),
+    (["--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
+    (["--profile", "tofu", "--system-prompt", "Be brief."], "needs a chat template"),
+])
+def test_bad_options_fail_before_the_model(capsys, argv, expect):
+    assert expect in _err(capsys, ["score", "tofu/forget10", NO_MODEL, *argv])
+
+
+@pytest.mark.parametrize("task, argv, expect", [
+    ("digits/random-10", ["--profile", "open-unlearning"], "is a classifier task"),
+    ("muse/news", ["--profile", "open-unlearning"], "applies to tofu tasks"),
+    ("wmdp/bio", ["--system-prompt", "x"], "scored on raw prompts"),
+    ("wmdp/bio", ["--max-new-tokens", "8"], "does not generate text"),
+    ("digits/random-10", ["--limit", "3"], "applies to LLM tasks"),
+    ("unlearncanvas/style/Monet", ["--data", "."], "reads no dataset"),
+    ("mini-tofu/forget10", ["--data", "."], "generates its own data"),
+])
+def test_options_for_the_wrong_task_fail_before_the_model(capsys, task, argv, expect):
+    assert expect in _err(capsys, ["score", task, NO_MODEL, *argv])
+
+
+def test_data_folder_problems_fail_before_the_model(tmp_path, capsys):
+    missing = hub_layout(tmp_path / "missing", configs=TOFU_CONFIGS[1:])
+    assert "has no config 'forget10_perturbed'" in _err(capsys, ["score", "tofu/forget10", NO_MODEL, "--data", str(missing)])
+    wrong_split = hub_layout(tmp_path / "split", split="test")
+    err = _err(capsys, ["score", "tofu/forget10", NO_MODEL, "--data", str(wrong_split)])
+    assert "split train" in err and str(wrong_split) in err
+    cols = hub_layout(tmp_path / "cols")
+    rows = [json.loads(x) for x in (cols / "retain_perturbed.json").read_text().splitlines()]
+    (cols / "retain_perturbed.json").write_text("\n".join(json.dumps({k: v for k, v in r.items() if k != "paraphrased_answer"})
+                                                         for r in rows) + "\n")
+    assert "lacks the field 'paraphrased_answer'" in _err(capsys, ["score", "tofu/forget10", NO_MODEL, "--data", str(cols)])
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert "expected a README.md declaring configs" in _err(capsys, ["score", "tofu/forget10", NO_MODEL, "--data", str(plain)])
+
+
+def test_options_change_the_spec_and_are_recorded(tmp_path, tiny_lm_dir, capsys):
+    """A real task scored on a local hub-layout copy, with options: settings in the task
+    block, a different spec hash, and `leaderboard verify` recomputes every number."""
+    data = hub_layout(tmp_path / "tofu")
+    base = get_task("tofu/forget10")
+    opts = apply_options(base, max_new_tokens=4, limit=3, system_prompt=None)
+    assert opts.spec_hash() != base.spec_hash() and opts.settings["limit"] == 3
+    assert apply_options(base) is base  # nothing asked, nothing changed
+    out = tmp_path / "out"
+    rc = main(["score", "tofu/forget10", str(tiny_lm_dir), "--data", str(data), "--max-new-tokens", "4", "--limit", "3",
+               "--template", "qa", "-o", str(out), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    path = next(out.glob("*.result.json"))
+    res = load_result(path)
+    t = res["task"]
+    assert t["limit"] == 3 and t["profile"] == "default" and t["settings"]["max_new_tokens"] == 4
+    assert t["spec_sha256"] == opts.spec_hash() and t["data_dir"] == {"task": str(data.resolve())}
+    rows = load_samples(path, res)
+    assert {r["split"] for r in rows} == {"forget", "retain", "real_authors", "world_facts", "holdout"}
+    assert all(sum(r["split"] == s for r in rows) == 3 for s in ("forget", "retain", "holdout"))
+    rep = verify_file(path)
+    assert rep.ok, rep.lines()
