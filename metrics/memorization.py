@@ -54,7 +54,7 @@ def extraction_strength(hits: Sequence[Sequence[bool]]) -> np.ndarray:
     (teacher-forced) prediction: the shortest prefix that "extracts" the rest of the answer.
     As in open-unlearning's loop (``for k in range(T): if preds[k:] == labels[k:]: break``),
     when no suffix matches -- not even the last token -- ``k`` ends at ``T - 1``, so the
-    floor is ``1 / T``, not 0.
+    floor is ``1 / T``, not 0 (and a one-token answer always scores 1).
 
     **Inputs**: per sample the T booleans ``argmax == target``. **Output**: (n,) values in
     (0, 1]; 1 = the whole answer follows from the prompt alone.

@@ -37,6 +37,8 @@ from unlearnbench.metrics import muse as MU
 from unlearnbench.metrics import tofu as M
 from unlearnbench.spec import TaskSpec
 
+#: attacks whose per-sample scores rows may carry (gradnorm and reference only from ingested logs)
+ATTACKS = MIA.ATTACKS + ("mia_gradnorm", "mia_reference")
 _OU_SPLIT = {"forget": "forget", "retain": "retain", "real_authors": "ra", "world_facts": "wf"}
 
 
@@ -46,12 +48,17 @@ def mia_aucs(by: dict) -> dict[str, float]:
     if not f or not h:
         return {}
     return {a: MIA.mia_auc([r[a] for r in f], [r[a] for r in h])
-            for a in MIA.ATTACKS if all(a in r for r in f) and all(a in r for r in h)}
+            for a in ATTACKS if all(a in r for r in f) and all(a in r for r in h)}
 
 
 def _mean(vals, hib: bool, ou_name: str | None = None) -> dict:
     mean, se = mean_stderr(vals)
     return metric_value(mean, hib, len(vals), se, **({"ou_name": ou_name} if ou_name else {}))
+
+
+def _stored(rs: list[dict], key: str) -> np.ndarray | None:
+    """Per-sample values every row carries (ingested logs), else None."""
+    return np.array([r[key] for r in rs], dtype=np.float64) if rs and all(key in r for r in rs) else None
 
 
 def _rouge_against(rs: list[dict], key: str, fn) -> np.ndarray:
@@ -72,21 +79,27 @@ def extra_metrics(task: TaskSpec, by: dict, reference: dict | None) -> dict[str,
         ou = _OU_SPLIT[role]
         knowledge_good = role != "forget"
         if all("generation" in r for r in rs):
-            refs = [r.get("reference", r["answer"]) for r in rs]
-            out[f"{role}/rouge1_recall"] = _mean(M.rouge1_recall([r["generation"] for r in rs], refs),
-                                                 knowledge_good, f"{ou}_Q_A_ROUGE.rouge1_recall")
-            for kind, ou_kind in (("paraphrased", "PARA"), ("perturbed", "PERT")):
-                if all(f"{kind}_answer" in r or f"reference_{kind}" in r for r in rs):
-                    out[f"{role}/rouge_l_recall_{kind}"] = _mean(
-                        _rouge_against(rs, kind, M.rouge_l_recall), knowledge_good, f"{ou}_Q_A_{ou_kind}_ROUGE")
+            refs = [r.get("reference", r.get("answer", "")) for r in rs]
+            r1 = _stored(rs, "rouge1_recall")
+            r1 = M.rouge1_recall([r["generation"] for r in rs], refs) if r1 is None else r1
+            out[f"{role}/rouge1_recall"] = _mean(r1, knowledge_good, f"{ou}_Q_A_ROUGE.rouge1_recall")
+        for kind, ou_kind in (("paraphrased", "PARA"), ("perturbed", "PERT")):
+            vals = _stored(rs, f"rouge_l_recall_{kind}")  # ingested logs carry the other tool's ROUGE
+            if vals is None and all("generation" in r and (f"{kind}_answer" in r or f"reference_{kind}" in r)
+                                    for r in rs):
+                vals = _rouge_against(rs, kind, M.rouge_l_recall)
+            if vals is not None:
+                out[f"{role}/rouge_l_recall_{kind}"] = _mean(vals, knowledge_good, f"{ou}_Q_A_{ou_kind}_ROUGE")
         if all("nll_paraphrased" in r and "nll_perturbed" in r for r in rs):
             pm = M.truth_ratio_prob_mean([r["nll_paraphrased"] for r in rs], [r["nll_perturbed"] for r in rs])
             out[f"{role}/truth_ratio_prob_mean"] = _mean(pm, knowledge_good, "truth_ratio(aggregator=prob_mean)")
     forget = by.get("forget") or []
-    if forget and all("hits" in r for r in forget):
-        hits = [r["hits"] for r in forget]
-        out["extraction_strength"] = _mean(MEM.extraction_strength(hits), False, "extraction_strength")
-        out["exact_memorization"] = _mean(MEM.exact_memorization(hits), False, "exact_memorization")
+    for name, fn in (("extraction_strength", MEM.extraction_strength), ("exact_memorization", MEM.exact_memorization)):
+        vals = _stored(forget, name)  # ingested per-sample values, else from the greedy-hit flags
+        if vals is None and forget and all("hits" in r for r in forget):
+            vals = fn([r["hits"] for r in forget])
+        if vals is not None:
+            out[name] = _mean(vals, False, name)
     aucs = mia_aucs(by)
     n_mia = len(forget) + len(by.get("holdout") or [])
     for a, v in aucs.items():

@@ -55,8 +55,8 @@ def _store(row: dict, field: str, j, lp, k: float, model, prompt: str, answer: s
         row.setdefault("n_tokens_perturbed", [None] * row["_k"])[j] = n
     else:
         row[f"nll_{field}"], row[f"n_tokens_{field}"] = nll, n
-    ref = model.reference_text(prompt, answer) if task.settings.get("rouge_reference") == "decoded" else None
-    if ref is not None:
+    if row["split"] != "holdout":  # ROUGE references: the answer, or as the profile's tool decodes it
+        ref = model.reference_text(prompt, answer) if task.settings.get("rouge_reference") == "decoded" else answer
         key = "reference" if field == "answer" else f"reference_{field}"
         if field == "perturbed":
             row.setdefault(key, [None] * row["_k"])[j] = ref

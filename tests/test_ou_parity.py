@@ -142,3 +142,56 @@ def test_every_item_and_aggregate_matches_open_unlearning(ou, smol_dir, tmp_path
                          ("extraction_strength", "extraction_strength"), ("privleak", "privleak")):
         assert _close(m[ours]["value"], s[theirs], 1e-3), (ours, m[ours]["value"], s[theirs])
     assert _close(m["mia_min_k"]["value"], ou["eval"]["mia_min_k"]["agg_value"], 1e-3)
+
+
+# -- metric definitions against open-unlearning's own logged numbers (no model needed) -------------
+def test_rouge_truth_ratio_mia_and_privleak_reproduce_the_logged_values(ou):
+    from scipy.stats import gmean
+
+    from unlearnbench.metrics import mia as MIA
+    from unlearnbench.metrics import muse as MU
+
+    ev = ou["eval"]
+    for key in ("forget_Q_A_ROUGE", "retain_Q_A_ROUGE", "ra_Q_A_ROUGE", "wf_Q_A_ROUGE"):
+        items = list(ev[key]["value_by_index"].values())
+        gens, refs = [v["generation"] for v in items], [v["ground_truth"] for v in items]
+        np.testing.assert_allclose(M.rouge_l_recall(gens, refs), [v["rougeL_recall"] for v in items], rtol=1e-12)
+        np.testing.assert_allclose(M.rouge1_recall(gens, refs), [v["rouge1_recall"] for v in items], rtol=1e-12)
+    para = ev["forget_Q_A_PARA_Prob"]["value_by_index"]
+    pert = ev["forget_Q_A_PERT_Prob"]["value_by_index"]
+    idx = sorted(para, key=int)
+    tr = M.truth_ratio([para[i]["avg_loss"] for i in idx], [pert[i]["avg_loss"] for i in idx])
+    np.testing.assert_allclose(tr, [ev["forget_truth_ratio"]["value_by_index"][i]["score"] for i in idx], rtol=1e-6)
+    # prob_mean, written independently: geometric mean of the perturbed answers' probabilities
+    pm = M.truth_ratio_prob_mean([para[i]["avg_loss"] for i in idx], [pert[i]["avg_loss"] for i in idx])
+    p_true = np.array([para[i]["prob"] for i in idx])
+    p_false = np.array([gmean(pert[i]["prob"]) for i in idx])
+    np.testing.assert_allclose(pm, p_true / (p_true + p_false), rtol=1e-6)
+    f = [v["score"] for v in ev["mia_min_k"]["forget"]["value_by_index"].values()]
+    h = [v["score"] for v in ev["mia_min_k"]["holdout"]["value_by_index"].values()]
+    auc = MIA.mia_auc(f, h)
+    assert auc == pytest.approx(ev["mia_min_k"]["auc"], rel=1e-12)
+    assert MU.privleak(auc, 0.5) == pytest.approx(ou["summary"]["privleak"], rel=1e-8)
+
+
+def test_ingest_keeps_every_metric_open_unlearning_wrote(ou, tmp_path, capsys):
+    from unlearnbench.leaderboard.checks import verify_file
+
+    logs = tmp_path / "TOFU_EVAL.json"
+    logs.write_text(json.dumps(ou["eval"]))
+    out = tmp_path / "ou.json"
+    assert main(["ingest", "open-unlearning", "--model-logs", str(logs), "-o", str(out)]) == 0
+    res = load_result(out)
+    m, ev = res["metrics"], ou["eval"]
+    assert res["task"]["profile"] == "open-unlearning"
+    assert res["ingested"]["metrics"]["privleak"] == ou["summary"]["privleak"]
+    for ours, theirs in (("forget/probability", "forget_Q_A_Prob"), ("forget/rouge_l_recall", "forget_Q_A_ROUGE"),
+                         ("forget/truth_ratio", "forget_truth_ratio"), ("model_utility", "model_utility"),
+                         ("extraction_strength", "extraction_strength"), ("privleak", "privleak"),
+                         ("mia_min_k", "mia_min_k"), ("retain/truth_ratio", "retain_Truth_Ratio"),
+                         ("real_authors/probability", "ra_Q_A_Prob_normalised")):
+        assert m[ours]["value"] == pytest.approx(ev[theirs]["agg_value"], rel=1e-6), ours
+    r1 = np.mean([v["rouge1_recall"] for v in ev["forget_Q_A_ROUGE"]["value_by_index"].values()])
+    assert m["forget/rouge1_recall"]["value"] == pytest.approx(r1, rel=1e-12)
+    capsys.readouterr()
+    assert verify_file(out, allow_ingested=True).ok

@@ -103,3 +103,17 @@ def test_options_change_the_spec_and_are_recorded(tmp_path, tiny_lm_dir, capsys)
     assert all(sum(r["split"] == s for r in rows) == 3 for s in ("forget", "retain", "holdout"))
     rep = verify_file(path)
     assert rep.ok, rep.lines()
+
+
+def test_data_reaches_classifier_and_diffusion_loaders(tmp_path, capsys):
+    """CIFAR and I2P read --data through their local-copy override, checked before the model."""
+    empty = tmp_path / "cifar"
+    empty.mkdir()
+    assert "holds neither" in _err(capsys, ["score", "cifar10/random-10", NO_MODEL, "--data", str(empty)])
+    two = tmp_path / "i2p"
+    two.mkdir()
+    (two / "a.csv").write_text("prompt\nx\n")
+    (two / "b.csv").write_text("prompt\nx\n")
+    assert "exactly one I2P .csv" in _err(capsys, ["score", "i2p/nudity", NO_MODEL, "--data", str(two)])
+    (two / "b.csv").unlink()
+    assert "is not an I2P CSV" in _err(capsys, ["score", "i2p/nudity", NO_MODEL, "--data", str(two)])
