@@ -85,8 +85,9 @@ def decode(tokenizer, ids, enc: Encoding) -> str:
 
 def _chat_ids(tokenizer, template, question: str, answer: str) -> tuple[list[int], int]:
     msgs = template.messages(question)
-    full = tokenizer.apply_chat_template(msgs + [{"role": "assistant", "content": answer}], tokenize=False)
-    prompt = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    kw = template.chat_kwargs()
+    full = tokenizer.apply_chat_template(msgs + [{"role": "assistant", "content": answer}], tokenize=False, **kw)
+    prompt = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, **kw)
     ids = list(tokenizer(full, add_special_tokens=False)["input_ids"])
     return ids, len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
 

@@ -36,6 +36,7 @@ from unlearnbench.errors import UserError
 from unlearnbench.spec import TaskSpec
 
 OU_SYSTEM_PROMPT = "You are a helpful assistant."  # open-unlearning configs/model/*.yaml template_args
+OU_DATE_STRING = "10 Apr 2025"  # its template_args.date_string (printed by Llama-3 chat templates)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("open-unlearning", ("tofu",),
             "open-unlearning's TOFU evaluation: its chat layout, label span, pad=EOS attention mask, "
             "greedy 200 new tokens, decoding and metric set",
-            {"template": {"name": "open-unlearning", "chat": True, "system": OU_SYSTEM_PROMPT, "append_eos": True},
+            {"template": {"name": "open-unlearning", "chat": True, "system": OU_SYSTEM_PROMPT, "append_eos": True,
+                          "date_string": OU_DATE_STRING},
              "encoding": {"layout": "chat_turn", "mask_pad_tokens": True, "clean_up_spaces": True, "strip": True},
              "max_new_tokens": 200, "rouge_reference": "decoded", "privleak_reference_auc": 0.5, "mia_k": 0.4},
             "locuslab/open-unlearning d3d7cf9: configs/eval/tofu.yaml, src/data/utils.py, src/evals/metrics/"),
