@@ -117,3 +117,18 @@ def test_data_reaches_classifier_and_diffusion_loaders(tmp_path, capsys):
     assert "exactly one I2P .csv" in _err(capsys, ["score", "i2p/nudity", NO_MODEL, "--data", str(two)])
     (two / "b.csv").unlink()
     assert "is not an I2P CSV" in _err(capsys, ["score", "i2p/nudity", NO_MODEL, "--data", str(two)])
+
+
+def test_reference_built_with_other_settings_is_refused(tofu_fixture_task, tiny_lm_dir, tmp_path, capsys):
+    ref = tmp_path / "ref.json"
+    assert main(["reference", "build", tofu_fixture_task.name, str(tiny_lm_dir), "-o", str(ref), "--quiet",
+                 "--max-new-tokens", "3", "--limit", "2"]) == 0
+    capsys.readouterr()
+    err = _err(capsys, ["score", tofu_fixture_task.name, NO_MODEL, "--reference", str(ref), "--limit", "2"])
+    assert "built with other scoring settings" in err
+    out = tmp_path / "out"
+    assert main(["score", tofu_fixture_task.name, str(tiny_lm_dir), "--reference", str(ref), "--quiet",
+                 "--max-new-tokens", "3", "--limit", "2", "-o", str(out)]) == 0
+    res = load_result(next(out.glob("*.result.json")))
+    assert "forget_quality" in res["metrics"] and "privleak" in res["metrics"]
+    assert res["metrics"]["privleak"]["reference"] == "retain model"
