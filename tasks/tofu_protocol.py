@@ -8,6 +8,12 @@ All splits go through one length-bucketed log-likelihood call and one generation
 truth-ratio statistic, the forget quality against the retain model's truth ratios (a
 reference artefact) and the model utility (harmonic mean of the nine retain-side numbers).
 Definitions: Maini et al. 2024 (TOFU) and locuslab/tofu's ``aggregate_eval_stat.py``.
+
+The same pass also scores the ``holdout`` split's gold answers and keeps, for the forget and
+holdout gold answers, the next-token statistics behind open-unlearning's TOFU metrics
+(membership-inference scores, greedy-hit flags): ``tasks/tofu_extras.py`` aggregates them.
+How prompts are built and which tokens are scored follow the task's scoring profile
+(``unlearnbench.profiles``), applied to the model by ``model.use_settings``.
 """
 
 from __future__ import annotations
