@@ -197,15 +197,21 @@ class CausalLM:
 
     def _forward_logprobs(self, batch: list[tuple[list[int], list[int]]], token_stats: bool):
         torch = self._torch
-        left = self.tokenizer.padding_side == "left"
+        # Left padding puts every answer at the right end, so the output layer runs only on the
+        # last columns that hold answer tokens (``logits_to_keep``); explicit positions keep the
+        # numbers those of each sequence alone.
         pad = self.tokenizer.pad_token_id
-        ids = self._pad([b[0] for b in batch], pad, left)
-        labels = self._pad([b[1] for b in batch], -100, left)
-        real = self._pad([[1] * len(b[0]) for b in batch], 0, left)
-        mask = self._pad([key_mask(b[0], self.encoding, pad) for b in batch], 0, left)
+        ids = self._pad([b[0] for b in batch], pad, True)
+        labels = self._pad([b[1] for b in batch], -100, True)
+        real = self._pad([[1] * len(b[0]) for b in batch], 0, True)
+        mask = self._pad([key_mask(b[0], self.encoding, pad) for b in batch], 0, True)
         pos = (real.cumsum(-1) - 1).clamp(min=0)  # each token's index in its own sequence
+        first = int((labels != -100).any(0).nonzero()[0]) if (labels != -100).any() else 1
+        keep = ids.shape[1] - max(first, 1) + 1
+        kw = {"logits_to_keep": keep} if self._keeps_logits() else {}
         with torch.inference_mode():
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, **kw).logits
+            labels = labels[:, ids.shape[1] - logits.shape[1]:]
             tgt = labels[:, 1:]
             sel = tgt != -100
             lp = torch.log_softmax(logits[:, :-1][sel].float(), dim=-1)  # (N, V), only answer positions
@@ -228,6 +234,13 @@ class CausalLM:
                 out.append(tok_lp[start:start + c])
             start += c
         return out
+
+    def _keeps_logits(self) -> bool:
+        if not hasattr(self, "_logits_to_keep"):
+            import inspect
+
+            self._logits_to_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        return self._logits_to_keep
 
     def loglik(self, prompts: Sequence[str], answers: Sequence[str], *, token_stats: bool = False,
                progress: bool = False, desc: str = "scoring") -> list:
