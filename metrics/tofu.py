@@ -74,12 +74,17 @@ def rouge_l_recall(predictions: Sequence[str], references: Sequence[str]) -> np.
     **Values from the original paper**: 0.925 on forget10 for the fully fine-tuned Phi-1.5.
     **Limitations**: lexical; rewards copying, blind to paraphrase.
     """
+    return _rouge_recall("rougeL", predictions, references)
+
+
+def _rouge_recall(kind: str, predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
+    """``rouge_score`` recall of ``kind`` (stemmer on), per (prediction, reference) pair."""
     from rouge_score import rouge_scorer
 
     if len(predictions) != len(references):
         raise ValueError("predictions and references differ in length")
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    return np.array([scorer.score(r, p)["rougeL"].recall for p, r in zip(predictions, references)], dtype=np.float64)
+    scorer = rouge_scorer.RougeScorer([kind], use_stemmer=True)
+    return np.array([scorer.score(r, p)[kind].recall for p, r in zip(predictions, references)], dtype=np.float64)
 
 
 @register_metric("truth_ratio", higher_is_better=True, modalities=("llm",),
@@ -177,12 +182,7 @@ def rouge1_recall(predictions: Sequence[str], references: Sequence[str]) -> np.n
     >>> rouge1_recall(["paris is the capital"], ["the capital is paris, france"]).round(3).tolist()
     [0.8]
     """
-    from rouge_score import rouge_scorer
-
-    if len(predictions) != len(references):
-        raise ValueError("predictions and references differ in length")
-    scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=True)
-    return np.array([scorer.score(r, p)["rouge1"].recall for p, r in zip(predictions, references)], dtype=np.float64)
+    return _rouge_recall("rouge1", predictions, references)
 
 
 @register_metric("truth_ratio_prob_mean", higher_is_better=True, modalities=("llm",),
