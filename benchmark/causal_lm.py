@@ -21,6 +21,7 @@ import numpy as np
 from unlearnbench.batching import run_bucketed
 from unlearnbench.errors import UserError
 from unlearnbench import lm_encoding
+from unlearnbench import lm_shared_prefix as SP
 from unlearnbench.lm_encoding import Encoding, decode, encode, key_mask
 from unlearnbench.results import weights_sha256
 from unlearnbench.templates import PromptTemplate, get_template
@@ -212,9 +213,14 @@ class CausalLM:
         with torch.inference_mode():
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, **kw).logits
             labels = labels[:, ids.shape[1] - logits.shape[1]:]
-            tgt = labels[:, 1:]
+            return self._logprobs_from(logits[:, :-1], labels[:, 1:], token_stats)
+
+    def _logprobs_from(self, logits, tgt, token_stats: bool) -> list:
+        """Per-row results from logits ``(B, T, V)`` whose column t predicts ``tgt[:, t]`` (-100: skip)."""
+        torch = self._torch
+        with torch.inference_mode():
             sel = tgt != -100
-            lp = torch.log_softmax(logits[:, :-1][sel].float(), dim=-1)  # (N, V), only answer positions
+            lp = torch.log_softmax(logits[sel].float(), dim=-1)  # (N, V), only answer positions
             tok_lp = lp.gather(-1, tgt[sel].unsqueeze(-1)).squeeze(-1)
             if token_stats:  # mean and variance of log p over the next-token distribution (Min-K%++)
                 prob = lp.exp()
@@ -254,6 +260,9 @@ class CausalLM:
         if len(prompts) != len(answers):
             raise ValueError("prompts and answers differ in length")
         encoded = [self._encode(p, a) for p, a in zip(prompts, answers)]
+        grouped = SP.groups(encoded) if self._keeps_logits() else []
+        if grouped and len(grouped) < len(encoded):  # answers share prompts: each prompt runs once
+            return self._loglik_shared(encoded, grouped, token_stats, progress, desc)
         bar = _bar(len(encoded), desc, progress)
         res, self.batch_size = run_bucketed(encoded, [len(e[0]) for e in encoded],
                                             lambda b: self._forward_logprobs(b, token_stats), self.batch_size,
@@ -261,6 +270,21 @@ class CausalLM:
         if bar:
             bar.close()
         return res
+
+    def _loglik_shared(self, encoded, grouped: list[list[int]], token_stats: bool, progress: bool, desc: str) -> list:
+        mask_fn = lambda ids: key_mask(ids, self.encoding, self.tokenizer.pad_token_id)  # noqa: E731
+        lengths = [sum(len(encoded[i][0]) for i in g) for g in grouped]
+        per_batch = max(1, self.batch_size // max(len(g) for g in grouped))
+        bar = _bar(len(grouped), desc + " (shared prompts)", progress)
+        res, _ = run_bucketed(grouped, lengths, lambda b: _split(SP.score_groups(self, encoded, b, token_stats, mask_fn), b),
+                              per_batch, progress=bar.update if bar else None)
+        if bar:
+            bar.close()
+        out: list = [None] * len(encoded)
+        for part in res:
+            for i, r in part.items():
+                out[i] = r
+        return out
 
     # -- generation -----------------------------------------------------------------
     def stop_ids(self) -> set[int]:
@@ -347,6 +371,11 @@ class CausalLM:
         (out / TEMPLATE_FILE).write_text(json.dumps(self.template.to_dict(), indent=2))
         self._weights_hash = None
         return out
+
+
+def _split(results: dict, batch: list[list[int]]) -> list[dict]:
+    """One dict of per-item results per group, as ``run_bucketed`` expects one result per item."""
+    return [{i: results[i] for i in g} for g in batch]
 
 
 def _cut(text: str, stop: Sequence[str]) -> str:

@@ -83,6 +83,13 @@ def task_from_block(block: dict) -> TaskSpec:
     return task
 
 
+def check_checkpoint_path(checkpoint: str) -> None:
+    """A checkpoint written as a local path must exist (checked before the data and the model load)."""
+    base = checkpoint.split("+", 1)[0]
+    if base.startswith(("/", "./", "../", "~")) and not Path(base).expanduser().exists():
+        raise UserError(f"checkpoint not found: {checkpoint}")
+
+
 def prepare_task(task_name: str | TaskSpec, options: dict | None = None) -> TaskSpec:
     """The task with a scoring profile and options (``--profile``, ``--limit`` ...) applied."""
     from unlearnbench.profiles import apply_options
@@ -125,6 +132,8 @@ def score(
         ref_payload, info = load_reference(reference, task)
         ref_infos.append(info)
     copies = local_data.parse(data)
+    if model is None:
+        check_checkpoint_path(checkpoint)
     with local_data.using(task, copies):
         data_hash = protocol.data_hash(task)  # loads and checks every split before the model loads
         seed_everything(seed)
@@ -185,6 +194,7 @@ def build_reference(task_name: str, checkpoint: str, out_file: str | os.PathLike
 
     task = prepare_task(task_name, options)
     protocol = get_protocol(task)
+    check_checkpoint_path(checkpoint)
     with local_data.using(task, local_data.parse(data)):
         protocol.data_hash(task)  # the data is checked before the model loads
         seed_everything(seed)

@@ -154,3 +154,23 @@ def test_bad_checkpoints_raise_one_line_user_errors(tmp_path, case):
     with pytest.raises(UserError) as e:
         CausalLM.load(str(p))
     assert "\n" not in str(e.value)
+
+
+def test_answers_sharing_a_prompt_score_as_whole_sequences(lm):
+    """The shared-prompt path (prompt once, answers through its cache) equals scoring each
+    sequence whole, token statistics included."""
+    import numpy as np
+
+    from unlearnbench import lm_shared_prefix as SP
+
+    prompts = [lm.render(q) for q in ("Who wrote Oslo Nights?", "Where was Ava Lund born?")]
+    answers = ["Ava Lund wrote it.", "Bo Kerr.", "Nobody knows who wrote it at all.", "In Lima.", "Pune"]
+    ps = [prompts[0]] * 3 + [prompts[1]] * 2
+    shared = lm.loglik(ps, answers, token_stats=True)
+    encoded = [lm._encode(p, a) for p, a in zip(ps, answers)]
+    assert len(SP.groups(encoded)) == 2
+    whole = lm._forward_logprobs(encoded, True)
+    for a, b in zip(shared, whole):
+        for k in ("logprobs", "mu", "var"):
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-5)  # float32 rounding
+        assert (a["hit"] == b["hit"]).all()

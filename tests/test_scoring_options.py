@@ -1,7 +1,8 @@
 """``score`` options: --data, --profile, --system-prompt, --max-new-tokens, --limit.
 
-Bad input is one line and exit 2 *before any model load*: every case here passes a
-checkpoint that does not exist, so an error about anything else proves the order.
+Bad input is one line and exit 2 *before any model load*: every case here passes an empty
+folder as the checkpoint, which fails to load ("not a model folder"), so an error about
+anything else proves the order.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from unlearnbench.profiles import apply_options
 from unlearnbench.results import load_result, load_samples
 from unlearnbench.runner import get_task
 
-NO_MODEL = "/nonexistent/model-folder"
+NO_MODEL = str(Path(__file__).resolve().parent / "perf")  # exists, but holds no model
 TOFU_CONFIGS = ("forget10_perturbed", "retain_perturbed", "real_authors_perturbed", "world_facts_perturbed",
                 "holdout10", "forget10", "retain90")
 
@@ -37,7 +38,7 @@ def _err(capsys, argv) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("unlearnbench: error:"), err
-    assert "checkpoint not found" not in err  # failed before the model
+    assert "not a model folder" not in err and "checkpoint not found" not in err  # failed before the model
     return err
 
 
