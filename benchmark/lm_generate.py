@@ -130,14 +130,11 @@ def greedy(model, prompts: Sequence[Sequence[int]], masks: Sequence[Sequence[int
                 cache = DynamicCache(config=model.config)
                 logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
                                use_cache=True, logits_to_keep=1).logits[:, -1]
+                chosen = logits.argmax(-1)  # the fresh rows' first token
                 fresh = _Active(torch)
-                fresh.rows, fresh.cache, fresh.mask, fresh.pos = new, cache, mask, mask.sum(-1)
+                fresh.rows, fresh.cache, fresh.mask, fresh.pos, fresh.last = new, cache, mask, mask.sum(-1), chosen
                 active_before = len(active)
                 active.merge(fresh)
-                chosen = logits.argmax(-1)
-                # rows already running keep their last token; the fresh rows get their first
-                merged = torch.cat([active.last[:active_before], chosen]) if active_before else chosen
-                active.last = merged
                 _finish_fresh(active, active_before, chosen, out, stop_ids, limit, progress)
                 continue
             mask = torch.cat([active.mask, active.mask.new_ones(len(active), 1)], dim=1)

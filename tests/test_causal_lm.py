@@ -174,3 +174,18 @@ def test_answers_sharing_a_prompt_score_as_whole_sequences(lm):
         for k in ("logprobs", "mu", "var"):
             np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-5)  # float32 rounding
         assert (a["hit"] == b["hit"]).all()
+
+
+def test_continuous_batching_refills_and_matches_one_at_a_time(lm):
+    """Rows finishing at different steps free slots that waiting prompts take over mid-run;
+    every answer equals decoding its prompt alone (and the per-row length limits hold)."""
+    prompts = (PROMPTS * 3)[:7]
+    limits = [1, 6, 2, 5, 3, 6, 4]
+    lm.batch_size = 2
+    mixed = lm.generate_ids(prompts, limits)
+    lm.batch_size = 1
+    alone = lm.generate_ids(prompts, limits)
+    lm.batch_size = 8
+    assert mixed == alone
+    assert all(len(g) <= n for g, n in zip(mixed, limits))
+    assert any(len(g) == n for g, n in zip(mixed, limits))
