@@ -133,3 +133,29 @@ def test_reference_built_with_other_settings_is_refused(tofu_fixture_task, tiny_
     res = load_result(next(out.glob("*.result.json")))
     assert "forget_quality" in res["metrics"] and "privleak" in res["metrics"]
     assert res["metrics"]["privleak"]["reference"] == "retain model"
+
+
+def test_tofu_profile_counts_prompt_tokens_and_budgets_generation(tofu_fixture_task, tiny_lm_dir, tmp_path):
+    """locuslab/tofu's layout: the first len(tokenize(prompt)) tokens masked, one EOS label,
+    generation within a 200-token total budget."""
+    from unlearnbench.causal_lm import CausalLM
+    from unlearnbench.lm_encoding import Encoding
+
+    lm = CausalLM.load(str(tiny_lm_dir))
+    lm.use_settings(apply_options(tofu_fixture_task, profile="tofu").settings)
+    assert lm.encoding == Encoding(layout="prompt_count") and lm.template.name == "qa"
+    prompt = lm.render("What genre does Ava Lund write?")
+    ids, labels = lm._encode(prompt, "Ava Lund writes poetry.")
+    n_prompt = len(lm.tokenizer(prompt)["input_ids"])
+    assert labels[:n_prompt] == [-100] * n_prompt and labels[n_prompt:] == ids[n_prompt:]
+    assert ids[-1] == lm.tokenizer.eos_token_id and labels[-1] == ids[-1]
+    from unlearnbench.tasks.tofu_protocol import generation_args
+
+    budget = generation_args(apply_options(tofu_fixture_task, profile="tofu"), lm, [prompt, prompt + " more words"])
+    assert budget["max_new_tokens"] == [200 - n_prompt, 200 - len(lm.tokenizer(prompt + " more words")["input_ids"])]
+    out = tmp_path / "out"
+    assert main(["score", tofu_fixture_task.name, str(tiny_lm_dir), "--profile", "tofu", "--max-new-tokens", "3",
+                 "--limit", "2", "-o", str(out), "--quiet"]) == 0
+    res = load_result(next(out.glob("*.result.json")))
+    assert "max_length" not in res["task"]["settings"] and res["model"]["encoding"]["layout"] == "prompt_count"
+    assert res["task"]["profile"] == "tofu" and verify_file(next(out.glob("*.result.json"))).ok
