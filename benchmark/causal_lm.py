@@ -260,7 +260,7 @@ class CausalLM:
         if len(prompts) != len(answers):
             raise ValueError("prompts and answers differ in length")
         encoded = [self._encode(p, a) for p, a in zip(prompts, answers)]
-        grouped = SP.groups(encoded) if self._keeps_logits() else []
+        grouped = SP.groups(encoded, self.batch_size) if self._keeps_logits() else []
         if grouped and len(grouped) < len(encoded):  # answers share prompts: each prompt runs once
             return self._loglik_shared(encoded, grouped, token_stats, progress, desc)
         bar = _bar(len(encoded), desc, progress)

@@ -24,12 +24,17 @@ def split_prefix(ids: list[int], labels: list[int]) -> int:
     return len(ids)
 
 
-def groups(encoded: Sequence[Encoded]) -> list[list[int]]:
-    """Item indices grouped by identical prefix ids, in order of first appearance."""
+MIN_PREFIX = 4  # shorter shared prefixes (a lone BOS before raw texts) are not worth a cache
+
+
+def groups(encoded: Sequence[Encoded], max_size: int) -> list[list[int]]:
+    """Item indices grouped by identical prefix ids (at most ``max_size`` per group; prefixes
+    under ``MIN_PREFIX`` tokens are not shared), in order of first appearance."""
     by: dict[tuple, list[int]] = {}
     for i, (ids, labels) in enumerate(encoded):
-        by.setdefault(tuple(ids[: split_prefix(ids, labels)]), []).append(i)
-    return list(by.values())
+        cut = split_prefix(ids, labels)
+        by.setdefault(tuple(ids[:cut]) if cut >= MIN_PREFIX else ("alone", i), []).append(i)
+    return [g[k:k + max_size] for g in by.values() for k in range(0, len(g), max(1, max_size))]
 
 
 def score_groups(lm, encoded: Sequence[Encoded], members: list[list[int]], token_stats: bool,

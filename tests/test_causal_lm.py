@@ -168,7 +168,9 @@ def test_answers_sharing_a_prompt_score_as_whole_sequences(lm):
     ps = [prompts[0]] * 3 + [prompts[1]] * 2
     shared = lm.loglik(ps, answers, token_stats=True)
     encoded = [lm._encode(p, a) for p, a in zip(ps, answers)]
-    assert len(SP.groups(encoded)) == 2
+    assert len(SP.groups(encoded, 8)) == 2 and len(SP.groups(encoded, 2)) == 3  # groups capped at 2
+    raw = [lm._encode("", t) for t in ("one text", "another text")]
+    assert len(SP.groups(raw, 8)) == 2  # no prompt worth sharing: each alone
     whole = lm._forward_logprobs(encoded, True)
     for a, b in zip(shared, whole):
         for k in ("logprobs", "mu", "var"):
