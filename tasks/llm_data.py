@@ -36,11 +36,16 @@ def _from_hub(path: str, config: str, split: str = "train") -> list[dict]:
 @functools.lru_cache(maxsize=64)
 def _cached_folder(path: str, config: str, split: str, stamp: float) -> tuple[dict, ...]:
     """A local copy's rows, cached per file state (a task checks its data before the model
-    loads, then scores it)."""
-    return _load_dataset(path, config, split)
+    loads, then scores it). ``datasets`` builds it in a fresh cache folder: its own cache names
+    a local dataset by folder name and config, so two copies in folders of the same name (two
+    ``data/`` folders) would otherwise read each other's rows."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="unlearnbench-data-") as tmp:
+        return _load_dataset(path, config, split, cache_dir=tmp)
 
 
-def _load_dataset(path: str, config: str, split: str) -> tuple[dict, ...]:
+def _load_dataset(path: str, config: str, split: str, **kw) -> tuple[dict, ...]:
     """``datasets.load_dataset(path, config, split=split)`` rows."""
     try:
         import datasets
@@ -50,14 +55,14 @@ def _load_dataset(path: str, config: str, split: str) -> tuple[dict, ...]:
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # one line per problem, no bars for small splits
     try:
-        ds = datasets.load_dataset(path, config, split=split)
+        ds = datasets.load_dataset(path, config, split=split, **kw)
     except Exception as e:  # noqa: BLE001 - offline, missing config ... all user-facing
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise UserError(f"cannot load {path} ({config}, split {split}) from {where}: {first}") from None
     finally:
         if bars:
             datasets.enable_progress_bars()
-    return tuple(dict(r) for r in ds)
+    return tuple(dict(r) for r in ds)  # materialised before a temporary cache folder goes
 
 
 # -- local copies (``--data``) -----------------------------------------------------------------

@@ -159,3 +159,17 @@ def test_tofu_profile_counts_prompt_tokens_and_budgets_generation(tofu_fixture_t
     res = load_result(next(out.glob("*.result.json")))
     assert "max_length" not in res["task"]["settings"] and res["model"]["encoding"]["layout"] == "prompt_count"
     assert res["task"]["profile"] == "tofu" and verify_file(next(out.glob("*.result.json"))).ok
+
+
+def test_two_copies_in_folders_of_the_same_name_are_not_confused(tmp_path):
+    """`datasets` names a local dataset's cache by folder and config: a second `data/` folder
+    must not be served the first one's rows."""
+    from unlearnbench.tasks.llm_data import load_split, local_copies
+
+    a, b = hub_layout(tmp_path / "a" / "data"), hub_layout(tmp_path / "b" / "data")
+    lines = (b / "forget10_perturbed.json").read_text().splitlines()[:2]
+    (b / "forget10_perturbed.json").write_text("\n".join(lines) + "\n")
+    task = get_task("tofu/forget10")
+    for folder, n in ((a, 6), (b, 2), (a, 6)):
+        with local_copies({"locuslab/TOFU": folder}):
+            assert len(load_split(task, "forget")) == n
