@@ -132,8 +132,13 @@ def main() -> int:
     (work / "locuslab").mkdir(parents=True, exist_ok=True)  # open-unlearning reads ./locuslab/TOFU
     if not (work / "locuslab" / "TOFU").exists():
         (work / "locuslab" / "TOFU").symlink_to(data.resolve())
+    import shutil
+
+    cache = a.out / "hf-datasets-cache"  # fresh: `datasets` caches a local folder by its name, not its rows
+    shutil.rmtree(cache, ignore_errors=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "MKL_NUM_THREADS": str(a.threads),
-           "UNLEARNBENCH_THREADS": str(a.threads), "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+           "UNLEARNBENCH_THREADS": str(a.threads), "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "HF_DATASETS_CACHE": str(cache)}
     py = ou_venv(a.out) / "bin" / "python"
     ou_out = a.out / "ou-out"
     ou_cmd = [str(py), str(Path(src) / "src" / "eval.py"), "experiment=eval/tofu/default", "task_name=side_by_side",
