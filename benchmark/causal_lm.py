@@ -20,6 +20,9 @@ import numpy as np
 
 from unlearnbench.batching import run_bucketed
 from unlearnbench.errors import UserError
+from unlearnbench import lm_encoding
+from unlearnbench import lm_shared_prefix as SP
+from unlearnbench.lm_encoding import Encoding, decode, encode, key_mask
 from unlearnbench.results import weights_sha256
 from unlearnbench.templates import PromptTemplate, get_template
 
@@ -63,6 +66,7 @@ class CausalLM:
         self.format = fmt
         self._weights_hash = weights_hash
         self.batch_size = batch_size or 16
+        self.encoding = Encoding()
         self.model.eval()
         p = next(model.parameters())
         self.device = p.device
@@ -136,7 +140,8 @@ class CausalLM:
             if saved_template is not None:
                 template = saved_template
             elif task is not None and task.settings.get("template"):
-                template = task.settings["template"]
+                t = task.settings["template"]  # a name, or a profile's full template
+                template = PromptTemplate(**t) if isinstance(t, dict) else t
         lm = cls(model, tok, template=template, name=p.name if p.exists() else path, source=str(path), fmt=fmt,
                  weights_hash=weights_hash, batch_size=batch_size)
         if lm.template.chat and not getattr(tok, "chat_template", None):  # else it fails at the first prompt
@@ -165,28 +170,36 @@ class CausalLM:
         return model, tok
 
     # -- tokenisation ---------------------------------------------------------------
+    def use_settings(self, settings) -> "CausalLM":
+        """Apply a task's scoring settings (``unlearnbench.profiles``): a fixed prompt template
+        (``template`` as a dict), a ``system_prompt`` and the ``encoding`` (label span,
+        attention mask, decoding)."""
+        import dataclasses
+
+        tpl = settings.get("template")
+        if isinstance(tpl, dict):
+            self.template = PromptTemplate(**tpl)
+        if settings.get("system_prompt") is not None:
+            if not self.template.chat:
+                raise UserError(f"a system prompt needs a chat template; the prompt template is {self.template.name!r}")
+            self.template = dataclasses.replace(self.template, system=settings["system_prompt"])
+        if settings.get("encoding"):
+            self.encoding = Encoding(**settings["encoding"])
+        return self
+
     def _encode(self, prompt: str, answer: str) -> tuple[list[int], list[int]]:
-        """Token ids of ``prompt+answer`` and labels (-100 on prompt tokens)."""
-        tok = self.tokenizer
-        text = prompt + self.template.answer_prefix + answer
+        """Token ids of ``prompt+answer`` and labels (-100 where not scored)."""
+        return encode(self.tokenizer, self.template, self.encoding, prompt, answer)
+
+    def scored_text(self, prompt: str, answer: str) -> str:
+        return lm_encoding.scored_text(self.tokenizer, self.template, self.encoding, prompt, answer)
+
+    def reference_text(self, prompt: str, answer: str) -> str:
+        return lm_encoding.reference_text(self.tokenizer, self.template, self.encoding, prompt, answer)
+
+    def prompt_lengths(self, prompts: Sequence[str]) -> list[int]:
         special = not self.template.chat
-        if getattr(tok, "is_fast", False):
-            enc = tok(text, add_special_tokens=special, return_offsets_mapping=True, return_special_tokens_mask=True)
-            cut = len(prompt)
-            ids = list(enc["input_ids"])
-            labels = [t if (end > cut and not sp) else -100
-                      for t, (_, end), sp in zip(ids, enc["offset_mapping"], enc["special_tokens_mask"])]
-        else:  # slow tokenizer: count the prompt's tokens, as TOFU does
-            ids = tok(text, add_special_tokens=special)["input_ids"]
-            n_prompt = len(tok(prompt, add_special_tokens=special)["input_ids"])
-            labels = [-100] * n_prompt + ids[n_prompt:]
-        if self.template.append_eos and tok.eos_token_id is not None:
-            if not ids or ids[-1] != tok.eos_token_id or labels[-1] == -100:
-                ids.append(tok.eos_token_id)
-                labels.append(tok.eos_token_id)
-        if all(l == -100 for l in labels):
-            raise UserError(f"answer {answer!r} produced no tokens to score")
-        return ids, labels
+        return [len(self.tokenizer(p, add_special_tokens=special)["input_ids"]) for p in prompts]
 
     def encode_qa(self, prompts: Sequence[str], answers: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
         """Token ids and labels (prompt masked with -100) exactly as scoring tokenises them."""
@@ -205,33 +218,55 @@ class CausalLM:
 
     def _forward_logprobs(self, batch: list[tuple[list[int], list[int]]], token_stats: bool):
         torch = self._torch
-        left = self.tokenizer.padding_side == "left"
-        ids = self._pad([b[0] for b in batch], self.tokenizer.pad_token_id, left)
-        labels = self._pad([b[1] for b in batch], -100, left)
-        mask = self._pad([[1] * len(b[0]) for b in batch], 0, left)
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        # Left padding puts every answer at the right end, so the output layer runs only on the
+        # last columns that hold answer tokens (``logits_to_keep``); explicit positions keep the
+        # numbers those of each sequence alone.
+        pad = self.tokenizer.pad_token_id
+        ids = self._pad([b[0] for b in batch], pad, True)
+        labels = self._pad([b[1] for b in batch], -100, True)
+        real = self._pad([[1] * len(b[0]) for b in batch], 0, True)
+        mask = self._pad([key_mask(b[0], self.encoding, pad) for b in batch], 0, True)
+        pos = (real.cumsum(-1) - 1).clamp(min=0)  # each token's index in its own sequence
+        first = int((labels != -100).any(0).nonzero()[0]) if (labels != -100).any() else 1
+        keep = ids.shape[1] - max(first, 1) + 1
+        kw = {"logits_to_keep": keep} if self._keeps_logits() else {}
         with torch.inference_mode():
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
-            tgt = labels[:, 1:]
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, **kw).logits
+            labels = labels[:, ids.shape[1] - logits.shape[1]:]
+            return self._logprobs_from(logits[:, :-1], labels[:, 1:], token_stats)
+
+    def _logprobs_from(self, logits, tgt, token_stats: bool) -> list:
+        """Per-row results from logits ``(B, T, V)`` whose column t predicts ``tgt[:, t]`` (-100: skip)."""
+        torch = self._torch
+        with torch.inference_mode():
             sel = tgt != -100
-            lp = torch.log_softmax(logits[:, :-1][sel].float(), dim=-1)  # (N, V), only answer positions
+            lp = torch.log_softmax(logits[sel].float(), dim=-1)  # (N, V), only answer positions
             tok_lp = lp.gather(-1, tgt[sel].unsqueeze(-1)).squeeze(-1)
             if token_stats:  # mean and variance of log p over the next-token distribution (Min-K%++)
                 prob = lp.exp()
                 mu = (prob * lp).sum(-1)
                 var = (prob * lp.square()).sum(-1) - mu.square()
+                hit = lp.argmax(-1) == tgt[sel]  # greedy prediction equals the label (memorisation)
         counts = sel.sum(-1).tolist()
         out, start = [], 0
         tok_lp = tok_lp.double().cpu().numpy()
         if token_stats:
-            mu, var = mu.double().cpu().numpy(), var.double().cpu().numpy()
+            mu, var, hit = mu.double().cpu().numpy(), var.double().cpu().numpy(), hit.cpu().numpy()
         for c in counts:
             if token_stats:
-                out.append({"logprobs": tok_lp[start:start + c], "mu": mu[start:start + c], "var": var[start:start + c]})
+                sl = slice(start, start + c)
+                out.append({"logprobs": tok_lp[sl], "mu": mu[sl], "var": var[sl], "hit": hit[sl]})
             else:
                 out.append(tok_lp[start:start + c])
             start += c
         return out
+
+    def _keeps_logits(self) -> bool:
+        if not hasattr(self, "_logits_to_keep"):
+            import inspect
+
+            self._logits_to_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        return self._logits_to_keep
 
     def loglik(self, prompts: Sequence[str], answers: Sequence[str], *, token_stats: bool = False,
                progress: bool = False, desc: str = "scoring") -> list:
@@ -239,11 +274,15 @@ class CausalLM:
 
         Returns a list of float64 arrays; with ``token_stats`` a list of dicts with
         ``logprobs``, ``mu`` and ``var`` (the expectation and variance of log p over the
-        model's next-token distribution at each answer position).
+        model's next-token distribution at each answer position) and ``hit`` (whether the
+        most likely token is the scored one).
         """
         if len(prompts) != len(answers):
             raise ValueError("prompts and answers differ in length")
         encoded = [self._encode(p, a) for p, a in zip(prompts, answers)]
+        grouped = SP.groups(encoded, self.batch_size) if self._keeps_logits() else []
+        if grouped and len(grouped) < len(encoded):  # answers share prompts: each prompt runs once
+            return self._loglik_shared(encoded, grouped, token_stats, progress, desc)
         bar = _bar(len(encoded), desc, progress)
         res, self.batch_size = run_bucketed(encoded, [len(e[0]) for e in encoded],
                                             lambda b: self._forward_logprobs(b, token_stats), self.batch_size,
@@ -252,32 +291,64 @@ class CausalLM:
             bar.close()
         return res
 
+    def _loglik_shared(self, encoded, grouped: list[list[int]], token_stats: bool, progress: bool, desc: str) -> list:
+        mask_fn = lambda ids: key_mask(ids, self.encoding, self.tokenizer.pad_token_id)  # noqa: E731
+        lengths = [sum(len(encoded[i][0]) for i in g) for g in grouped]
+        per_batch = max(1, self.batch_size // max(len(g) for g in grouped))
+        bar = _bar(len(grouped), desc + " (shared prompts)", progress)
+        res, _ = run_bucketed(grouped, lengths, lambda b: _split(SP.score_groups(self, encoded, b, token_stats, mask_fn), b),
+                              per_batch, progress=bar.update if bar else None)
+        if bar:
+            bar.close()
+        out: list = [None] * len(encoded)
+        for part in res:
+            for i, r in part.items():
+                out[i] = r
+        return out
+
     # -- generation -----------------------------------------------------------------
-    def _generate_batch(self, prompts: list[str], max_new_tokens: int, stop: Sequence[str]) -> list[str]:
-        torch = self._torch
+    def stop_ids(self) -> set[int]:
+        """EOS ids that end a generation: the tokenizer's and the generation config's."""
+        ids = {self.tokenizer.eos_token_id}
+        cfg = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids.update(cfg if isinstance(cfg, (list, tuple)) else [cfg])
+        return {i for i in ids if i is not None}
+
+    def generate_ids(self, prompts: Sequence[str], max_new_tokens: int | Sequence[int] = 64, *, progress: bool = False,
+                     desc: str = "generating") -> list[list[int]]:
+        """Greedy continuations as token ids (stop id included), in input order.
+
+        ``max_new_tokens``: one limit, or one per prompt."""
+        from unlearnbench.lm_generate import greedy
+
         tok = self.tokenizer
         special = not self.template.chat
-        seqs = [tok(p, add_special_tokens=special)["input_ids"] for p in prompts]
-        ids = self._pad(seqs, tok.pad_token_id, left=True)
-        mask = self._pad([[1] * len(s) for s in seqs], 0, left=True)
-        with torch.inference_mode():
-            out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                                      num_beams=1, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                                      temperature=None, top_p=None, top_k=None)
-        texts = tok.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
-        return [_cut(t, stop) for t in texts]
-
-    def generate(self, prompts: Sequence[str], max_new_tokens: int = 64, *, stop: Sequence[str] = (),
-                 progress: bool = False, desc: str = "generating") -> list[str]:
-        """Greedy continuations of each prompt (new text only, cut at the first stop string)."""
-        lengths = [len(p) for p in prompts]
+        seqs = [list(tok(p, add_special_tokens=special)["input_ids"]) for p in prompts]
+        masks = [key_mask(s, self.encoding, tok.pad_token_id) for s in seqs]
         bar = _bar(len(prompts), desc, progress)
-        res, self.batch_size = run_bucketed(list(prompts), lengths,
-                                            lambda b: self._generate_batch(b, max_new_tokens, stop), self.batch_size,
-                                            progress=bar.update if bar else None)
+        size = self.batch_size
+        while True:
+            try:
+                res = greedy(self.model, seqs, masks, max_new_tokens=max_new_tokens, stop_ids=self.stop_ids(),
+                             pad_id=tok.pad_token_id, batch_size=size, progress=bar.update if bar else None)
+                break
+            except RuntimeError as err:  # out of memory: start again with half the batch
+                if "out of memory" not in str(err).lower() or size == 1:
+                    raise
+                size = max(1, size // 2)
+                self._torch.cuda.empty_cache() if self._torch.cuda.is_available() else None
+                if bar:
+                    bar.reset()
+        self.batch_size = size
         if bar:
             bar.close()
         return res
+
+    def generate(self, prompts: Sequence[str], max_new_tokens: int | Sequence[int] = 64, *, stop: Sequence[str] = (),
+                 progress: bool = False, desc: str = "generating") -> list[str]:
+        """Greedy continuations of each prompt (new text only, cut at the first stop string)."""
+        ids = self.generate_ids(prompts, max_new_tokens, progress=progress, desc=desc)
+        return [_cut(decode(self.tokenizer, g, self.encoding), stop) for g in ids]
 
     # -- provenance / saving ----------------------------------------------------------
     def weights_sha256(self) -> str:
@@ -300,6 +371,7 @@ class CausalLM:
             "parameters": int(sum(p.numel() for p in self.model.parameters())),
             "weights_sha256": self.weights_sha256(),
             "template": self.template.to_dict(),
+            "encoding": self.encoding.to_dict(),
             "device": self.device_name,
             "dtype": self.dtype_name,
         }
@@ -319,6 +391,11 @@ class CausalLM:
         (out / TEMPLATE_FILE).write_text(json.dumps(self.template.to_dict(), indent=2))
         self._weights_hash = None
         return out
+
+
+def _split(results: dict, batch: list[list[int]]) -> list[dict]:
+    """One dict of per-item results per group, as ``run_bucketed`` expects one result per item."""
+    return [{i: results[i] for i in g} for g in batch]
 
 
 def _cut(text: str, stop: Sequence[str]) -> str:

@@ -40,13 +40,31 @@ def _listing(registry_name: str, as_json: bool) -> int:
     load_all()
     reg = getattr(registry, registry_name)
     rows = [{"name": name, **meta} for name, meta in reg.items()]
+    if registry_name == "TASKS":
+        _add_profiles(reg, rows)
     if as_json:
         print(json.dumps(rows, indent=2, default=str))
     else:
         from unlearnbench.display import print_listing
 
         print_listing(reg.kind + "s", rows)
+        if registry_name == "TASKS":
+            from unlearnbench.display import print_profiles
+            from unlearnbench.profiles import PROFILES
+
+            print_profiles(PROFILES.values())
     return 0
+
+
+def _add_profiles(reg, rows: list[dict]) -> None:
+    """Each task row gets the scoring profiles that apply to it."""
+    from unlearnbench.profiles import profiles_for
+    from unlearnbench.spec import TaskSpec
+
+    for r in rows:
+        entry = reg._entries.get(r["name"])
+        if isinstance(entry, TaskSpec):
+            r["profiles"] = profiles_for(entry)
 
 
 # -- scoring ----------------------------------------------------------------------------
@@ -59,12 +77,19 @@ def _model_opts(args) -> dict:
     return opts
 
 
+def _scoring_opts(args) -> dict:
+    """``--profile``, ``--system-prompt``, ``--max-new-tokens``, ``--limit`` and ``--data``."""
+    return {"options": {"profile": args.profile, "system_prompt": args.system_prompt,
+                        "max_new_tokens": args.max_new_tokens, "limit": args.limit}, "data": args.data}
+
+
 def cmd_score(args) -> int:
     from unlearnbench.display import print_result
     from unlearnbench.runner import score
 
     scored = score(args.task, args.checkpoint, reference=args.reference, out_dir=args.output, seed=args.seed,
-                   label=args.label, progress=not args.quiet, overwrite=args.overwrite, **_model_opts(args))
+                   label=args.label, progress=not args.quiet, overwrite=args.overwrite, **_scoring_opts(args),
+                   **_model_opts(args))
     print_result(scored.result)
     if scored.path:
         print(f"wrote {scored.path}")
@@ -78,7 +103,7 @@ def cmd_reference_build(args) -> int:
     from unlearnbench.runner import build_reference
 
     info = build_reference(args.task, args.checkpoint, args.output, seed=args.seed or 0, progress=not args.quiet,
-                           role=args.role, overwrite=args.overwrite, **_model_opts(args))
+                           role=args.role, overwrite=args.overwrite, **_scoring_opts(args), **_model_opts(args))
     print(f"wrote {info['path']} (sha256 {info['sha256']})")
     return 0
 
@@ -133,6 +158,17 @@ def _add_model_args(p: argparse.ArgumentParser, seed_default: int | None = 0) ->
     p.add_argument("--overwrite", action="store_true", help="replace existing result, checkpoint or reference files")
 
 
+def _add_scoring_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default=None,
+                   help="scoring profile: default, open-unlearning, tofu (see `unlearnbench tasks`)")
+    p.add_argument("--data", action="append", default=None, metavar="[DATASET=]DIR",
+                   help="read the task's dataset (or DATASET) from a local copy in the hub layout (repeatable)")
+    p.add_argument("--system-prompt", default=None, help="system prompt of the chat template (LLM QA tasks)")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="generation length (LLM tasks that generate)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="score only the first N samples of each split (quick looks; leaderboards refuse it)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="unlearnbench", description="Score machine unlearning, reproducibly.")
     parser.add_argument("--version", action="version", version=f"unlearnbench {__version__}")
@@ -153,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", default=None, help="name of this entry in tables and leaderboards "
                    "(default: the method of an unlearned checkpoint, else the world role or file name)")
     _add_model_args(p, seed_default=None)
+    _add_scoring_args(p)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("reference", help="build reference artefacts")
@@ -164,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     rb.set_defaults(output_kind="file")
     rb.add_argument("--role", default=None, help="the reference's role (default: the one the task uses)")
     _add_model_args(rb)
+    _add_scoring_args(rb)
     rb.set_defaults(func=cmd_reference_build)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 

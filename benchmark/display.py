@@ -103,3 +103,16 @@ def print_comparison(title: str, columns: Iterable[str], rows: list[dict]) -> No
     for r in rows:
         table.add_row(str(r["label"]), *[_fmt(r.get(c)) for c in columns])
     _console().print(table)
+
+
+def print_profiles(profiles) -> None:
+    """Scoring profiles (``--profile``): what they apply to and every setting they imply."""
+    import json
+
+    table = Table(title="scoring profiles (--profile)")
+    for c in ("profile", "applies to", "settings", "description"):
+        table.add_column(c, overflow="fold")
+    for p in profiles:
+        table.add_row(p.name, ",".join(p.protocols), json.dumps(dict(p.settings)) if p.settings else "(task defaults)",
+                      p.description + (f" [{p.source}]" if p.source else ""))
+    _console().print(table)

@@ -185,7 +185,9 @@ def hub_datasets(task) -> list[str]:
     for name in (task.splits or {}).values():
         if isinstance(name, str) and name.startswith("hub:"):
             ids.append(name.split(":", 2)[1])
-    return list(dict.fromkeys(ids))
+    from unlearnbench.tasks.llm_data import has_local_copy
+
+    return [i for i in dict.fromkeys(ids) if not has_local_copy(i)]  # --data copies are checked when read
 
 
 def check_task_data(task) -> None:

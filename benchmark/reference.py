@@ -15,11 +15,20 @@ from unlearnbench.results import REFERENCE_SCHEMA, atomic_write_json, read_json,
 from unlearnbench.spec import TaskSpec
 
 
+def settings_hash(task: TaskSpec) -> str:
+    """Hash of the task's scoring settings (profile, template, lengths ...): a reference is only
+    comparable with runs scored the same way."""
+    from unlearnbench.results import canonical_json_hash
+
+    return canonical_json_hash(task.to_dict()["settings"])
+
+
 def write_reference(path: str | os.PathLike, task: TaskSpec, model_info: dict, payload: dict, role: str = "retain") -> dict:
     doc = {
         "schema": REFERENCE_SCHEMA,
         "role": role,
-        "task": {"name": task.name, "version": task.version},
+        "task": {"name": task.name, "version": task.version, "profile": task.settings.get("profile", "default"),
+                 "settings_sha256": settings_hash(task)},
         "model": model_info,
         "created": utc_now(),
         "payload": payload,
@@ -38,5 +47,8 @@ def load_reference(path: str | os.PathLike, task: TaskSpec) -> tuple[dict, dict]
         raise UserError(f"reference {path} was built for task {t.get('name')!r}, not {task.name!r}")
     if t.get("version") != task.version:
         raise UserError(f"reference {path} is for {task.name} version {t.get('version')}, task is version {task.version}")
+    if t.get("settings_sha256") not in (None, settings_hash(task)):
+        raise UserError(f"reference {path} was built with other scoring settings (profile {t.get('profile')!r}); "
+                        f"rebuild it with the same --profile and options as this run")
     info = {"role": doc.get("role", "retain"), "path": str(Path(path)), "sha256": sha256_file(path)}
     return doc["payload"], info

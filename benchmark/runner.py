@@ -41,7 +41,9 @@ class Scored:
     model: Any = field(default=None, repr=False)
 
 
-def get_task(name: str) -> TaskSpec:
+def get_task(name: str | TaskSpec) -> TaskSpec:
+    if isinstance(name, TaskSpec):
+        return name
     load_all()
     task = TASKS.get(name)
     if not isinstance(task, TaskSpec):  # lazy entries may hold a factory
@@ -72,14 +74,34 @@ def load_model(task: TaskSpec, checkpoint: str, **opts: Any):
     return loader(resolve_checkpoint(task, checkpoint), task=task, **opts)
 
 
-def task_block(task: TaskSpec, data_hash: str | None) -> dict:
+def task_block(task: TaskSpec, data_hash: str | None, data_dir: dict | None = None) -> dict:
+    """The result's ``task`` block: identity, hashes and the effective scoring settings
+    (profile, limit and every setting, so ``leaderboard verify`` can rebuild the spec)."""
     block = {"name": task.name, "version": task.version, "modality": task.modality,
-             "spec_sha256": task.spec_hash(), "data_sha256": data_hash}
+             "spec_sha256": task.spec_hash(), "data_sha256": data_hash,
+             "profile": task.settings.get("profile", "default"), "limit": task.settings.get("limit"),
+             "settings": task.to_dict()["settings"], **({"data_dir": data_dir} if data_dir else {})}
     if task.world:  # an embedded world's data and models depend on its scale (leaderboards never pool two)
         from unlearnbench.cache import scale
 
         block["scale"] = scale()
     return block
+
+
+def task_from_block(block: dict) -> TaskSpec:
+    """The task a result was scored with: the registered task with the recorded settings."""
+    task = get_task(block["name"])
+    if isinstance(block.get("settings"), dict) and block["settings"] != task.to_dict()["settings"]:
+        task = task.replace(settings=block["settings"])
+    return task
+
+
+def prepare_task(task_name: str | TaskSpec, options: dict | None = None) -> TaskSpec:
+    """The task with a scoring profile and options (``--profile``, ``--limit`` ...) applied."""
+    from unlearnbench.profiles import apply_options
+
+    task = get_task(task_name)
+    return apply_options(task, **{k: v for k, v in (options or {}).items() if v is not None})
 
 
 def score(
@@ -95,48 +117,57 @@ def score(
     progress: bool = True,
     timings: dict | None = None,
     overwrite: bool = True,
+    options: dict | None = None,
+    data: list[str] | None = None,
     **model_opts: Any,
 ) -> Scored:
     """Score ``checkpoint`` on ``task_name``; write the result when ``out_dir`` is given.
 
     ``method`` is ``{"name": ..., "config": {...}}`` for a checkpoint this suite unlearned
     (read from the checkpoint's ``unlearn_config.json`` when not given), ``None`` for an
-    external one. A ``model`` already loaded can be passed to skip loading. Every input is
-    checked before loading (:func:`unlearnbench.preflight.before_scoring`); with
-    ``overwrite=False`` an existing result is refused up front. The result lists its run log
-    (``<stem>.log``) in ``attachments``.
+    external one. A ``model`` already loaded can be passed to skip loading. ``options``:
+    scoring profile and options (``profile``, ``system_prompt``, ``max_new_tokens``, ``limit``;
+    :func:`unlearnbench.profiles.apply_options`); ``data``: ``--data`` folders
+    (:mod:`unlearnbench.local_data`). Every input is checked, and the data read, before the
+    model loads (:func:`unlearnbench.preflight.before_scoring`); with ``overwrite=False`` an
+    existing result is refused up front. The result lists its run log (``<stem>.log``) in
+    ``attachments``.
     """
     with ensure_log():
         return _score(task_name, checkpoint, reference=reference, out_dir=out_dir, seed=seed, label=label,
                       method=method, model=model, progress=progress, timings=timings, overwrite=overwrite,
-                      model_opts=model_opts)
+                      options=options, data=data, model_opts=model_opts)
 
 
 def _score(task_name, checkpoint, *, reference, out_dir, seed, label, method, model, progress, timings, overwrite,
-           model_opts) -> Scored:
+           options, data, model_opts) -> Scored:
+    from unlearnbench import local_data
+
     t0 = time.perf_counter()
-    task = get_task(task_name)
+    task = prepare_task(task_name, options)
     protocol = get_protocol(task)
-    seed, label, method, manifest = before_scoring(task, checkpoint, out_dir=out_dir, seed=seed, label=label,
-                                                   method=method, model=model, reference=reference,
-                                                   overwrite=overwrite, model_opts=model_opts)
-    ref_payload, ref_infos = None, []
-    if reference is not None:  # check the reference before any expensive work
-        ref_payload, info = load_reference(reference, task)
-        ref_infos.append(info)
-    seed_everything(seed)
-    if model is None:
-        model = load_model(task, checkpoint, **model_opts)
-    check_manifest_weights(manifest, model)
-    t_load = time.perf_counter()
-    note(f"loaded {checkpoint} in {t_load - t0:.1f} s")
-    with thread_policy(model) as n_threads:
-        rows = protocol.infer(task, model, progress=progress)
+    copies = local_data.parse(data)
+    with local_data.using(task, copies):
+        seed, label, method, manifest = before_scoring(task, checkpoint, out_dir=out_dir, seed=seed, label=label,
+                                                       method=method, model=model, reference=reference,
+                                                       overwrite=overwrite, model_opts=model_opts)
+        ref_payload, ref_infos = None, []
+        if reference is not None:  # check the reference before any expensive work
+            ref_payload, info = load_reference(reference, task)
+            ref_infos.append(info)
+        data_hash = protocol.data_hash(task)  # loads and checks every split before the model loads
+        seed_everything(seed)
+        if model is None:
+            model = load_model(task, checkpoint, **model_opts)
+        check_manifest_weights(manifest, model)
+        t_load = time.perf_counter()
+        note(f"loaded {checkpoint} in {t_load - t0:.1f} s")
+        with thread_policy(model) as n_threads:
+            rows = protocol.infer(task, model, progress=progress)
     t_infer = time.perf_counter()
     note(f"inferred {len(rows)} per-sample rows of {task.name} in {t_infer - t_load:.1f} s on {n_threads} torch thread(s)")
     metrics = protocol.aggregate(task, rows, ref_payload)
     t_metrics = time.perf_counter()
-    data_hash = getattr(protocol, "data_hash", lambda t: None)(task)
     times = dict(timings or {})
     times.update({"load_s": t_load - t0, "infer_s": t_infer - t_load, "metrics_s": t_metrics - t_infer})
     times["total_s"] = sum(v for k, v in times.items() if k.endswith("_s") and k != "total_s")
@@ -144,7 +175,7 @@ def _score(task_name, checkpoint, *, reference, out_dir, seed, label, method, mo
         "schema": RESULT_SCHEMA,
         "unlearnbench_version": __version__,
         "created": utc_now(),
-        "task": task_block(task, data_hash),
+        "task": task_block(task, data_hash, local_data.describe(copies)),
         "model": model.describe(),
         "method": method,
         "seed": seed,
@@ -181,22 +212,28 @@ def _bundle_reference(info: dict, out_dir) -> dict:
 
 
 def build_reference(task_name: str, checkpoint: str, out_file: str | os.PathLike, *, seed: int = 0,
-                    progress: bool = True, role: str | None = None, overwrite: bool = True, **model_opts: Any) -> dict:
+                    progress: bool = True, role: str | None = None, overwrite: bool = True,
+                    options: dict | None = None, data: list[str] | None = None, **model_opts: Any) -> dict:
     """Run the reference model once and write its per-sample statistics as an artefact.
 
     ``role`` must be one the task uses (``task.references``; default: its first); every
-    input is checked before loading, and an existing ``out_file`` is refused unless ``overwrite``.
+    input is checked, and the data read, before loading; an existing ``out_file`` is refused
+    unless ``overwrite``. ``options`` / ``data`` as for :func:`score`.
     """
-    task = get_task(task_name)
+    from unlearnbench import local_data
+
+    task = prepare_task(task_name, options)
     protocol = get_protocol(task)
     role = check_reference_role(task, role)
     check_output_file(out_file, overwrite, "reference file")
     check_model_opts(task, model_opts)
     check_checkpoint(task, checkpoint)
-    check_task_data(task)
-    seed_everything(check_seed(seed))
-    model = load_model(task, checkpoint, **model_opts)
-    with thread_policy(model):
-        rows = protocol.infer(task, model, progress=progress)
+    with local_data.using(task, local_data.parse(data)):
+        check_task_data(task)
+        protocol.data_hash(task)  # the data is checked before the model loads
+        seed_everything(check_seed(seed))
+        model = load_model(task, checkpoint, **model_opts)
+        with thread_policy(model):
+            rows = protocol.infer(task, model, progress=progress)
     payload = protocol.reference_payload(task, rows)
     return write_reference(out_file, task, model.describe(), payload, role=role)

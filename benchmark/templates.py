@@ -23,15 +23,26 @@ class PromptTemplate:
     system: str | None = None
     append_eos: bool = True
     answer_prefix: str = ""  # text glued in front of every answer (e.g. a space)
+    date_string: str | None = None  # passed to chat templates that print a date (Llama-3); open-unlearning sets one
+
+    def chat_kwargs(self) -> dict:
+        return {"date_string": self.date_string} if self.date_string is not None else {}
+
+    def messages(self, question: str) -> list[dict]:
+        """The chat messages of a question (system prompt first when set)."""
+        return ([{"role": "system", "content": self.system}] if self.system else []) + [
+            {"role": "user", "content": question}]
 
     def render(self, question: str, tokenizer=None) -> str:
+        from unlearnbench.lm_encoding import Prompt
+
         if not self.chat:
-            return f"{self.prefix}{question}{self.suffix}"
+            return Prompt(f"{self.prefix}{question}{self.suffix}", question)
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
             raise UserError(f"template {self.name!r} needs a tokenizer with a chat template")
-        messages = ([{"role": "system", "content": self.system}] if self.system else []) + [
-            {"role": "user", "content": question}]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = tokenizer.apply_chat_template(self.messages(question), tokenize=False, add_generation_prompt=True,
+                                             **self.chat_kwargs())
+        return Prompt(text, question)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -37,7 +37,7 @@ def cmd_verify(args) -> int:
     from unlearnbench.leaderboard.verify import verify_files
 
     return _report(verify_files(args.files, root=args.root, allow_external_references=args.local,
-                                allow_ingested=args.allow_ingested), "verified", args.quiet)
+                                allow_ingested=args.allow_ingested, data=args.data), "verified", args.quiet)
 
 
 def link_prefix(page: str, board: str) -> str:
@@ -123,6 +123,9 @@ def register(subparsers) -> None:
     _checks_args(p)
     p.add_argument("--allow-ingested", action="store_true",
                    help="accept ingested results that carry no per-sample values (unverified)")
+    p.add_argument("--data", action="append", default=None, metavar="[DATASET=]DIR",
+                   help="local copy of a real task's dataset to check data_sha256 against (as `score --data`; "
+                        "default: the folders the result records, where they exist)")
     p.add_argument("--quiet", action="store_true", help="print problems only")
     p.set_defaults(func=cmd_verify)
 

@@ -58,17 +58,22 @@ def compare_metrics(stored: dict, recomputed: dict) -> list[str]:
     return problems
 
 
-def effective_task(doc: dict):
-    """The installed task as this result was scored: its recorded effective settings applied."""
-    from unlearnbench.runner import get_task
+def _data_copies(doc: dict, data: list[str] | None) -> dict:
+    """Local copies to read the task's data from: ``--data`` when given, else the folders the
+    result records (``task.data_dir``) that exist here; the data hash then says whether they
+    hold the data it was scored on."""
+    from unlearnbench import local_data
 
-    task = get_task(doc["task"]["name"])
-    settings = doc["task"].get("settings")
-    return task.replace(settings=settings) if isinstance(settings, dict) else task
+    if data:
+        return local_data.parse(data)
+    recorded = doc["task"].get("data_dir") or {}
+    return {(None if k == "task" else k): Path(v) for k, v in recorded.items() if Path(v).exists()}
 
 
-def check_task_hashes(doc: dict, task) -> list[str]:
-    """The recorded spec and data hashes against those of the installed task (settings applied)."""
+def check_task_hashes(doc: dict, task, data: list[str] | None = None) -> list[str]:
+    """The recorded spec and data hashes against those of the installed task (settings applied),
+    its data read from ``data`` / the recorded local copies when there are some."""
+    from unlearnbench import local_data
     from unlearnbench.cache import scale
     from unlearnbench.runner import get_protocol
 
@@ -83,34 +88,39 @@ def check_task_hashes(doc: dict, task) -> list[str]:
     if block.get("data_sha256") is None and doc.get("ingested") is not None:
         return problems  # imported from another tool: no data hash to compare
     try:
-        data = get_protocol(task).data_hash(task)
+        with local_data.using(task, _data_copies(doc, data)):
+            found = get_protocol(task).data_hash(task)
     except UserError as e:
-        return problems + [f"cannot check data_sha256: the task's data does not load here ({e})"]
-    if data != block.get("data_sha256"):
+        return problems + [f"cannot check data_sha256: the task's data does not load here ({e}; pass --data DIR "
+                           "for a local copy)"]
+    if found != block.get("data_sha256"):
         problems.append(f"data_sha256 {short(block.get('data_sha256'))} is not the installed task's evaluation data "
-                        f"({short(data)}): scored on other data")
+                        f"({short(found)}): scored on other data")
     return problems
 
 
 def verify_file(path: str | os.PathLike, *, root: str | os.PathLike | None = None,
-                allow_external_references: bool = False, allow_ingested: bool = False) -> Report:
-    """Validate, check the task hashes, then recompute every headline number from the rows and references."""
+                allow_external_references: bool = False, allow_ingested: bool = False,
+                data: list[str] | None = None) -> Report:
+    """Validate, check the task hashes, then recompute every headline number from the rows and references.
+    ``data``: ``--data`` local copies of a real task's dataset (default: the result's recorded ones)."""
     rep = validate_file(path, root=root, allow_external_references=allow_external_references)
     return _verify_valid(rep, root=root, allow_external_references=allow_external_references,
-                         allow_ingested=allow_ingested)
+                         allow_ingested=allow_ingested, data=data)
 
 
 def verify_files(paths, *, root: str | os.PathLike | None = None, allow_external_references: bool = False,
-                 allow_ingested: bool = False) -> list[Report]:
+                 allow_ingested: bool = False, data: list[str] | None = None) -> list[Report]:
     """:func:`verify_file` for each path, with the checks across files of ``validate_files``."""
     reports = validate_files(paths, root=root, allow_external_references=allow_external_references)
     return [_verify_valid(r, root=root, allow_external_references=allow_external_references,
-                          allow_ingested=allow_ingested) for r in reports]
+                          allow_ingested=allow_ingested, data=data) for r in reports]
 
 
-def _verify_valid(rep: Report, *, root, allow_external_references: bool, allow_ingested: bool) -> Report:
+def _verify_valid(rep: Report, *, root, allow_external_references: bool, allow_ingested: bool,
+                  data: list[str] | None = None) -> Report:
     from unlearnbench.reference import load_reference
-    from unlearnbench.runner import get_protocol, get_task
+    from unlearnbench.runner import get_protocol, get_task, task_from_block
 
     if not rep.ok:
         return rep
@@ -124,8 +134,8 @@ def _verify_valid(rep: Report, *, root, allow_external_references: bool, allow_i
         rep.problems.append(f"cannot verify: result is for {installed.name} version {doc['task']['version']}, the "
                             f"installed task is version {installed.version} (use the unlearnbench release that wrote it)")
         return rep
-    task = effective_task(doc)
-    rep.problems += check_task_hashes(doc, task)
+    task = task_from_block(doc["task"])  # the installed task as scored: its recorded settings applied
+    rep.problems += check_task_hashes(doc, task, data)
     if doc["per_sample"] is None:
         return rep
     root_p = Path(root) if root is not None else p.parent

@@ -74,12 +74,17 @@ def rouge_l_recall(predictions: Sequence[str], references: Sequence[str]) -> np.
     **Values from the original paper**: 0.925 on forget10 for the fully fine-tuned Phi-1.5.
     **Limitations**: lexical; rewards copying, blind to paraphrase.
     """
+    return _rouge_recall("rougeL", predictions, references)
+
+
+def _rouge_recall(kind: str, predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
+    """``rouge_score`` recall of ``kind`` (stemmer on), per (prediction, reference) pair."""
     from rouge_score import rouge_scorer
 
     if len(predictions) != len(references):
         raise ValueError("predictions and references differ in length")
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    return np.array([scorer.score(r, p)["rougeL"].recall for p, r in zip(predictions, references)], dtype=np.float64)
+    scorer = rouge_scorer.RougeScorer([kind], use_stemmer=True)
+    return np.array([scorer.score(r, p)[kind].recall for p, r in zip(predictions, references)], dtype=np.float64)
 
 
 @register_metric("truth_ratio", higher_is_better=True, modalities=("llm",),
@@ -163,3 +168,40 @@ def model_utility(components: Sequence[float]) -> float:
 #: the nine model-utility components, as ``split/metric`` result keys
 UTILITY_KEYS = tuple(f"{s}/{m}" for s in ("retain", "real_authors", "world_facts")
                      for m in ("rouge_l_recall", "probability", "truth_ratio"))
+
+
+@register_metric("rouge1_recall", higher_is_better=True, modalities=("llm",), consumes=("generation", "answer"))
+def rouge1_recall(predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
+    """ROUGE-1 recall of each generated answer against its reference, per sample.
+
+    ``rouge_score`` ``RougeScorer(["rouge1"], use_stemmer=True)``: the fraction of the
+    reference's unigrams (lower-cased, stemmed) that the generation contains, counted with
+    multiplicity. open-unlearning logs it beside ROUGE-L (``eval_text_similarity``).
+    **Limitations**: order-blind; lexical.
+
+    >>> rouge1_recall(["paris is the capital"], ["the capital is paris, france"]).round(3).tolist()
+    [0.8]
+    """
+    return _rouge_recall("rouge1", predictions, references)
+
+
+@register_metric("truth_ratio_prob_mean", higher_is_better=True, modalities=("llm",),
+                 consumes=("nll_paraphrased", "nll_perturbed"))
+def truth_ratio_prob_mean(nll_paraphrased: Sequence[float], nll_perturbed: Sequence[Sequence[float]]) -> np.ndarray:
+    """Per-sample ``p_true / (p_true + p_false)`` (open-unlearning's ``prob_mean`` truth ratio).
+
+    ``p_true = exp(-nll_paraphrased)``, ``p_false = exp(-mean_j nll_perturbed_j)`` (the
+    geometric mean of the perturbed answers' length-normalised probabilities), i.e.
+    ``1 / (1 + TR)`` with TOFU's :func:`truth_ratio`. The OpenUnlearning paper's
+    "extent of knowledge" (Dorna et al., 2025; open-unlearning #163, ``aggregator: prob_mean``);
+    the headline number is the mean. 1 = the truth is always preferred, 0.5 = no preference.
+
+    >>> truth_ratio_prob_mean([1.0], [[1.0, 1.0]]).tolist()
+    [0.5]
+    """
+    para = _arr(nll_paraphrased, "nll_paraphrased")
+    pert = _arr(nll_perturbed, "nll_perturbed", 2)
+    if pert.shape[0] != para.shape[0]:
+        raise ValueError("nll_paraphrased and nll_perturbed differ in length")
+    p_true, p_false = np.exp(-para), np.exp(-pert.mean(axis=1))
+    return p_true / (p_true + p_false)

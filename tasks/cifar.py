@@ -54,10 +54,16 @@ def _load_splits(source: dict):
             raise UserError(f"${source['env']} is not a folder: {p}")
         if (p / "dataset_dict.json").is_file():
             ds = datasets.load_from_disk(str(p))
+        elif (p / "README.md").is_file():  # the hub layout (a clone of the dataset repository)
+            try:
+                ds = datasets.load_dataset(str(p))
+            except Exception as e:  # noqa: BLE001 - a malformed copy is the user's to fix
+                raise UserError(f"cannot read {p} as a dataset: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
         else:
             files = {s: sorted(str(f) for f in p.glob(f"{s}*.parquet")) for s in ("train", "test")}
             if not all(files.values()):
-                raise UserError(f"{p} holds neither a save_to_disk DatasetDict nor train*/test*.parquet files")
+                raise UserError(f"{p} holds neither a save_to_disk DatasetDict, a hub-layout copy (README.md) "
+                                "nor train*/test*.parquet files")
             ds = datasets.load_dataset("parquet", data_files=files)
     else:
         try:

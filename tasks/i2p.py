@@ -39,6 +39,11 @@ def csv_path(task: TaskSpec) -> Path:
         raise UserError(f"{task.name} needs the I2P prompt CSV: set UNLEARNBENCH_I2P_CSV=path/to/nudity.csv "
                         "(UnlearnDiffAtk's prompts/nudity.csv or an AIML-TUDA/i2p export)")
     p = Path(path)
+    if p.is_dir():  # a folder (e.g. --data DIR) holding the one prompt CSV
+        csvs = sorted(p.glob("*.csv"))
+        if len(csvs) != 1:
+            raise UserError(f"{p} must hold exactly one I2P .csv file (found {len(csvs)})")
+        p = csvs[0]
     if not p.is_file():
         raise UserError(f"I2P CSV not found: {p}")
     return p

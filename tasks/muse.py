@@ -39,6 +39,7 @@ import numpy as np
 
 from unlearnbench.errors import UserError
 from unlearnbench.metric import mean_stderr, metric_value
+from unlearnbench.metrics import memorization as MEM
 from unlearnbench.metrics import mia as MIA
 from unlearnbench.metrics import muse as MU
 from unlearnbench.protocol import Protocol, rows_by_split
@@ -109,9 +110,11 @@ class MuseProtocol(Protocol):
     modality = "llm"
 
     def _eval_data(self, task: TaskSpec) -> dict[str, list[dict]]:
-        return {role: load_rows(task, role) for role in (
-            "verbmem", "knowmem_forget", "knowmem_forget_icl", "knowmem_retain", "knowmem_retain_icl",
-            "privleak_forget", "privleak_holdout") if role in task.splits}
+        from unlearnbench.profiles import limited
+
+        return {role: load_rows(task, role) if role.endswith("_icl") else limited(load_rows(task, role), task)
+                for role in ("verbmem", "knowmem_forget", "knowmem_forget_icl", "knowmem_retain", "knowmem_retain_icl",
+                             "privleak_forget", "privleak_holdout") if role in task.splits}
 
     def data_hash(self, task: TaskSpec) -> str:
         return canonical_json_hash(self._eval_data(task))
@@ -125,9 +128,14 @@ class MuseProtocol(Protocol):
                 n_new = int(s.get("verbmem_max_new_tokens", 128))
                 gens = model.generate([d["prompt"] for d in data["verbmem"]], max_new_tokens=n_new,
                                       progress=progress, desc=f"{task.name}: verbmem")
-                for i, (d, g) in enumerate(zip(data["verbmem"], gens)):
+                # teacher-forced greedy hits on the whole continuation (open-unlearning's MUSE
+                # extraction_strength / exact_memorization: prefix + " " + gt, last token dropped)
+                stats = model.loglik([d["prompt"] for d in data["verbmem"]], [" " + d["gt"] for d in data["verbmem"]],
+                                     token_stats=True, progress=progress, desc=f"{task.name}: verbmem memorisation")
+                for i, (d, g, st) in enumerate(zip(data["verbmem"], gens, stats)):
                     rows.append({"split": "verbmem_forget", "index": i, "prompt": d["prompt"], "generation": g,
-                                 "reference": truncate_to_tokens(model.tokenizer, d["gt"], n_new)})
+                                 "reference": truncate_to_tokens(model.tokenizer, d["gt"], n_new),
+                                 "hits": [int(h) for h in st["hit"][: max(1, len(st["hit"]) - 1)]]})
             for side in ("forget", "retain"):
                 qa = data.get(f"knowmem_{side}")
                 if not qa:
@@ -181,6 +189,11 @@ class MuseProtocol(Protocol):
                 vals = MU.rouge_l_f1([r["generation"] for r in rs], [r["reference"] for r in rs], use_stemmer=stem)
                 mean, se = mean_stderr(vals)
                 out[name] = metric_value(mean, hib, len(rs), se)
+        vm = by.get("verbmem_forget") or []
+        if vm and all("hits" in r for r in vm):
+            for name, fn in (("extraction_strength", MEM.extraction_strength), ("exact_memorization", MEM.exact_memorization)):
+                mean, se = mean_stderr(fn([r["hits"] for r in vm]))
+                out[name] = metric_value(mean, False, len(vm), se)
         aucs = self.mia_aucs(rows)
         n_mia = len(by.get("privleak_forget", [])) + len(by.get("privleak_holdout", []))
         for a, v in aucs.items():
@@ -228,7 +241,8 @@ PROTOCOLS.register("muse", MuseProtocol, modality="llm",
                    description="MUSE: VerbMem, KnowMem (forget/retain), MIA AUCs, PrivLeak vs the retrained model")
 
 MUSE_METRICS = ("forget/verbmem", "forget/knowmem", "retain/knowmem", "privleak", "privleak_gap",
-                "mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus", "mia_reference")
+                "mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus", "mia_reference",
+                "extraction_strength", "exact_memorization")  # the last two: open-unlearning's MUSE set
 MUSE_SETTINGS = {
     "verbmem_max_new_tokens": 128,  # MUSE eval.py verbmem_max_new_tokens
     "knowmem_max_new_tokens": 32,   # MUSE eval.py knowmem_max_new_tokens

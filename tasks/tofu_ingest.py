@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from unlearnbench import __version__
 from unlearnbench.errors import UserError
 from unlearnbench.reference import write_reference
@@ -103,11 +105,48 @@ def open_unlearning_rows(doc: dict, path: str) -> list[dict]:
             r = rouge.get(idx)
             if r and "rougeL_recall" in r:
                 row["rouge_l_recall"] = float(r["rougeL_recall"])
-                row.update({k: r[k] for k in ("generation", "ground_truth") if k in r})
+                if "rouge1_recall" in r:
+                    row["rouge1_recall"] = float(r["rouge1_recall"])
+                row.update({k: r[k] for k in ("generation",) if k in r})
+                if "ground_truth" in r:
+                    row["reference"] = r["ground_truth"]
+            for kind, ou_kind in (("paraphrased", "PARA"), ("perturbed", "PERT")):
+                v = (metrics.get(f"{prefix}_Q_A_{ou_kind}_ROUGE") or {}).get(idx)
+                if v:
+                    vals = v["rougeL_recall"] if isinstance(v["rougeL_recall"], list) else [v["rougeL_recall"]]
+                    row[f"rouge_l_recall_{kind}"] = float(np.mean(vals))
+            if split == "forget":
+                for name in ("extraction_strength", "exact_memorization"):
+                    v = (metrics.get(name) or {}).get(idx)
+                    if v and v.get("score") is not None:
+                        row[name] = float(v["score"])
             rows.append(row)
     if not any(r["split"] == "forget" for r in rows):
         raise UserError(f"{path}: found no per-index forget-set losses (forget_Q_A_Prob / forget_Q_A_PERT_Prob)")
-    return rows
+    return _with_mia_scores(doc, rows)
+
+
+def _with_mia_scores(doc: dict, rows: list[dict]) -> list[dict]:
+    """Per-sample MIA scores (``mia_*``: ``{forget|holdout: {value_by_index: {i: {score}}}}``) into the
+    forget rows and new holdout rows, so the AUCs and PrivLeak are recomputed from them."""
+    forget = {r["index"]: r for r in rows if r["split"] == "forget"}
+    holdout: dict[int, dict] = {}
+    for name, v in doc.items():
+        if not (name.startswith("mia_") and isinstance(v, dict) and isinstance(v.get("forget"), dict)):
+            continue
+        for side, target in (("forget", forget), ("holdout", holdout)):
+            for idx, s in ((v.get(side) or {}).get("value_by_index") or {}).items():
+                row = target.get(int(idx))
+                if row is None and side == "holdout":
+                    row = holdout.setdefault(int(idx), {"split": "holdout", "index": int(idx)})
+                if row is not None and s and s.get("score") is not None:
+                    row[name] = float(s["score"])
+    return rows + [holdout[i] for i in sorted(holdout)]
+
+
+def _ou_summary(doc: dict) -> dict:
+    """Every aggregate open-unlearning wrote (``agg_value`` per metric), as it wrote it."""
+    return {k: v.get("agg_value") for k, v in doc.items() if isinstance(v, dict) and "agg_value" in v}
 
 
 def _flat(x):
@@ -135,6 +174,10 @@ def _ingest(args, fmt: str, to_rows) -> Path:
     task = get_task(task_name)
     if task.protocol != "tofu":
         raise UserError(f"task {task_name} is not a TOFU task")
+    if fmt == "open-unlearning":  # its numbers follow its own scoring profile (PrivLeak default reference ...)
+        from unlearnbench.profiles import apply_options
+
+        task = apply_options(task, profile="open-unlearning")
     protocol = get_protocol(task)
     stem = out.name[: -len(".json")]
     references, payload = [], None
@@ -164,6 +207,7 @@ def _ingest(args, fmt: str, to_rows) -> Path:
         "environment": environment(),
         "timings": {},
         "ingested": {"format": fmt, "model_logs_sha256": sha256_file(args.model_logs),
+                     **({"metrics": _ou_summary(model_doc)} if fmt == "open-unlearning" else {}),
                      "retain_logs_sha256": sha256_file(args.retain_logs) if args.retain_logs else None},
         "per_sample": {"path": samples_name, "sha256": sha256_bytes(samples_text.encode()), "rows": len(rows)},
     }

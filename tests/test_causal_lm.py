@@ -154,3 +154,40 @@ def test_bad_checkpoints_raise_one_line_user_errors(tmp_path, case):
     with pytest.raises(UserError) as e:
         CausalLM.load(str(p))
     assert "\n" not in str(e.value)
+
+
+def test_answers_sharing_a_prompt_score_as_whole_sequences(lm):
+    """The shared-prompt path (prompt once, answers through its cache) equals scoring each
+    sequence whole, token statistics included."""
+    import numpy as np
+
+    from unlearnbench import lm_shared_prefix as SP
+
+    prompts = [lm.render(q) for q in ("Who wrote Oslo Nights?", "Where was Ava Lund born?")]
+    answers = ["Ava Lund wrote it.", "Bo Kerr.", "Nobody knows who wrote it at all.", "In Lima.", "Pune"]
+    ps = [prompts[0]] * 3 + [prompts[1]] * 2
+    shared = lm.loglik(ps, answers, token_stats=True)
+    encoded = [lm._encode(p, a) for p, a in zip(ps, answers)]
+    assert len(SP.groups(encoded, 8)) == 2 and len(SP.groups(encoded, 2)) == 3  # groups capped at 2
+    raw = [lm._encode("", t) for t in ("one text", "another text")]
+    assert len(SP.groups(raw, 8)) == 2  # no prompt worth sharing: each alone
+    whole = lm._forward_logprobs(encoded, True)
+    for a, b in zip(shared, whole):
+        for k in ("logprobs", "mu", "var"):
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-5)  # float32 rounding
+        assert (a["hit"] == b["hit"]).all()
+
+
+def test_continuous_batching_refills_and_matches_one_at_a_time(lm):
+    """Rows finishing at different steps free slots that waiting prompts take over mid-run;
+    every answer equals decoding its prompt alone (and the per-row length limits hold)."""
+    prompts = (PROMPTS * 3)[:7]
+    limits = [1, 6, 2, 5, 3, 6, 4]
+    lm.batch_size = 2
+    mixed = lm.generate_ids(prompts, limits)
+    lm.batch_size = 1
+    alone = lm.generate_ids(prompts, limits)
+    lm.batch_size = 8
+    assert mixed == alone
+    assert all(len(g) <= n for g, n in zip(mixed, limits))
+    assert any(len(g) == n for g, n in zip(mixed, limits))

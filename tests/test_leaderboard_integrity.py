@@ -117,7 +117,9 @@ def test_other_settings_are_named(copies, capsys, tmp_path):
         _genuine(p, lambda d: d["task"].update(settings=settings, spec_sha256=task.replace(settings=settings).spec_hash()))
     err = _one_line(capsys, ["leaderboard", "build", *map(str, copies[:2]), "-o", str(tmp_path / "lb.json")])
     assert "differ in settings.max_new_tokens (64 vs 128)" in err
-    assert verify_file(copies[0]).ok  # recorded effective settings: the spec is rebuilt from them
+    problems = verify_file(copies[0]).problems
+    assert not any("spec" in p for p in problems)  # recorded effective settings: the spec is rebuilt from them
+    assert any("built with other scoring settings" in p for p in problems)  # ... and its reference is not theirs
 
 
 def test_other_template_splits_an_entry_only_when_asked(copies, capsys, tmp_path):

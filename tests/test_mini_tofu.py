@@ -64,7 +64,7 @@ def test_tasks_are_registered_and_use_the_tofu_protocol(test_home):
     assert len(data["forget"]) == D.forget_count(20, 5) * len(D.ATTRIBUTES)
     assert len(data["retain"]) + len(data["forget"]) == 20 * len(D.ATTRIBUTES) and data["idk"]
     splits = get_protocol(task)._splits(task)
-    assert set(splits) == {"forget", "retain", "real_authors", "world_facts"}
+    assert set(splits) == {"forget", "retain", "real_authors", "world_facts", "holdout"}  # holdout: MIA
 
 
 def test_tokenizer_has_specials_and_a_stable_answer_boundary(test_home):
