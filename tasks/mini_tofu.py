@@ -38,6 +38,7 @@ from unlearnbench import cache
 from unlearnbench.errors import UserError
 from unlearnbench.protocol import World
 from unlearnbench.registry import TASKS, WORLDS
+from unlearnbench.tasks.tofu import TOFU_METRICS
 from unlearnbench.results import atomic_write_json, canonical_json_hash
 from unlearnbench.spec import TaskSpec
 
@@ -299,7 +300,7 @@ MINI_TOFU_BASE = TaskSpec(
     source={"kind": "world", "name": "mini-tofu"},
     splits={},
     settings={"template": "qa", "max_new_tokens": 40, "batch_size": 64, "method_defaults": METHOD_DEFAULTS},
-    metrics=("forget_quality", "model_utility", "probability", "rouge_l_recall", "truth_ratio"),
+    metrics=TOFU_METRICS,  # the same protocol reports the same keys (open-unlearning's set included)
     references=("retain",),
     rank_by="forget_quality",
     world="mini-tofu",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from unlearnbench.registry import TASKS
 from unlearnbench.spec import TaskSpec
 
-_METRICS = ("forget_quality", "model_utility", "probability", "rouge_l_recall", "truth_ratio",
+TOFU_METRICS = ("forget_quality", "model_utility", "probability", "rouge_l_recall", "truth_ratio",
             # open-unlearning's TOFU set (tasks/tofu_extras.py)
             "rouge1_recall", "rouge_l_recall_paraphrased", "rouge_l_recall_perturbed", "truth_ratio_prob_mean",
             "extraction_strength", "exact_memorization", "mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus",
@@ -27,7 +27,7 @@ TOFU_BASE = TaskSpec(
     source={"kind": "hub", "path": "locuslab/TOFU", "split": "train"},
     splits={},
     settings={"max_new_tokens": 128},
-    metrics=_METRICS,
+    metrics=TOFU_METRICS,
     references=("retain",),
     rank_by="forget_quality",
     description="TOFU: forget fictitious authors; forget quality vs the retain model, model utility",

@@ -131,8 +131,9 @@ def test_scale_is_validated(monkeypatch):
 
 
 @pytest.mark.slow
-def test_test_scale_world_scores_end_to_end(test_home):
+def test_test_scale_world_scores_end_to_end(test_home, tmp_path):
     """target / retain / reference at test scale, scored through the runner (~1 min)."""
+    from unlearnbench.leaderboard.checks import validate_file
     from unlearnbench.runner import score
 
     s = score("mini-tofu/forget01", "world:retain", reference=None, progress=False)
@@ -142,8 +143,10 @@ def test_test_scale_world_scores_end_to_end(test_home):
 
     task = get_task("mini-tofu/forget01")
     ref = WORLD.reference(task)
-    s = score("mini-tofu/forget01", "world:retain", reference=ref, progress=False)
+    s = score("mini-tofu/forget01", "world:retain", reference=ref, progress=False, out_dir=tmp_path / "out")
     assert s.result["metrics"]["forget_quality"]["value"] == pytest.approx(1.0)  # the reference itself
+    rep = validate_file(s.path)  # every metric the protocol wrote is declared by the task and re-derives
+    assert rep.problems == [], rep.problems
 
 
 def _default_fq(monkeypatch, role):
