@@ -90,6 +90,10 @@ def cmd_score(args) -> int:
     scored = score(args.task, args.checkpoint, reference=args.reference, out_dir=args.output, seed=args.seed,
                    label=args.label, progress=not args.quiet, overwrite=args.overwrite, **_scoring_opts(args),
                    **_model_opts(args))
+    from unlearnbench import distributed
+
+    if not distributed.is_main():  # under accelerate launch, the main process reports
+        return 0
     print_result(scored.result)
     if scored.path:
         print(f"wrote {scored.path}")
