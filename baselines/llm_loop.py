@@ -259,7 +259,9 @@ def train(method: LLMMethod, lm, data: dict, config, *, progress: bool = True):
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()
-    out = CausalLM(model, lm.tokenizer, template=lm.template, name=f"{lm.name}+{method.name}", source=lm.source)
+    out = CausalLM(model, lm.tokenizer, template=lm.template, name=f"{lm.name}+{method.name}", source=lm.source,
+                   batch_size=lm.batch_size)
+    out.batch_size_source = getattr(lm, "batch_size_source", None)
     out.train_history = history
     if full_state is not None:  # FSDP / ZeRO-3: each process holds a shard; save the gathered weights
         out.full_state_dict, out.sharded = full_state, True

@@ -143,11 +143,17 @@ class CausalLM:
             elif task is not None and task.settings.get("template"):
                 t = task.settings["template"]  # a name, or a profile's full template
                 template = PromptTemplate(**t) if isinstance(t, dict) else t
+        auto = batch_size == "auto"
         lm = cls(model, tok, template=template, name=p.name if p.exists() else path, source=str(path), fmt=fmt,
-                 weights_hash=weights_hash, batch_size=batch_size)
+                 weights_hash=weights_hash, batch_size=None if auto else batch_size)
         if lm.template.chat and not getattr(tok, "chat_template", None):  # else it fails at the first prompt
             raise UserError(f"template {lm.template.name!r} uses the tokenizer's chat template, and {path} has none "
                             "(use --template qa, llama2 or raw)")
+        if auto:  # the largest batch that fits, searched once per (model, device) (unlearnbench.auto_batch)
+            from unlearnbench import auto_batch
+
+            lm.batch_size, lm.batch_size_source = auto_batch.resolve(
+                weights_hash or lm.name, lm.device, dt, auto_batch.causal_lm_probe(lm), default=lm.batch_size)
         return lm
 
     @staticmethod

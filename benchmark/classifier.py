@@ -271,5 +271,8 @@ def load_classifier(checkpoint: str | Path, task: Any = None, *, device: str | N
                         f"{len(missing)} missing, {len(unexpected)} unexpected tensors (e.g. {(list(missing) or list(unexpected))[0]})")
     module.eval()
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return Classifier(module, cfg["architecture"], cfg.get("kwargs") or {}, source=str(path),
-                      meta=cfg.get("meta") or {}, device=dev, batch_size=batch_size or 512)
+    auto = batch_size == "auto"  # a classifier's default batch (unlearnbench.auto_batch searches for causal LMs)
+    clf = Classifier(module, cfg["architecture"], cfg.get("kwargs") or {}, source=str(path),
+                     meta=cfg.get("meta") or {}, device=dev, batch_size=512 if auto else batch_size or 512)
+    clf.batch_size_source = "auto (default)" if auto else None
+    return clf

@@ -314,4 +314,7 @@ def load_image_generator(checkpoint: str, task=None, device: str | None = None, 
     pipe = _load_pipeline(base, device, torch_dtype)
     for comp, path in swaps.items():
         _swap(pipe, comp, path)
-    return ImageGenerator(pipe, base, swaps, device, dtype, batch_size or 16)
+    auto = batch_size == "auto"  # the pipeline's default batch (unlearnbench.auto_batch searches for causal LMs)
+    gen = ImageGenerator(pipe, base, swaps, device, dtype, 16 if auto else batch_size or 16)
+    gen.batch_size_source = "auto (default)" if auto else None
+    return gen
