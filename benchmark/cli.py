@@ -106,9 +106,12 @@ def cmd_score(args) -> int:
 def cmd_reference_build(args) -> int:
     from unlearnbench.runner import build_reference
 
+    from unlearnbench import distributed
+
     info = build_reference(args.task, args.checkpoint, args.output, seed=args.seed or 0, progress=not args.quiet,
                            role=args.role, overwrite=args.overwrite, **_scoring_opts(args), **_model_opts(args))
-    print(f"wrote {info['path']} (sha256 {info['sha256']})")
+    if distributed.is_main():
+        print(f"wrote {info['path']} (sha256 {info['sha256']})")
     return 0
 
 

@@ -250,4 +250,9 @@ def build_reference(task_name: str, checkpoint: str, out_file: str | os.PathLike
         with thread_policy(model):
             rows = protocol.infer(task, model, progress=progress)
     payload = protocol.reference_payload(task, rows)
-    return write_reference(out_file, task, model.describe(), payload, role=role)
+    if not distributed.is_main():  # under accelerate launch the main process writes the one file
+        distributed.barrier()
+        return {"path": str(out_file), "sha256": None, "written_by": "the main process"}
+    info = write_reference(out_file, task, model.describe(), payload, role=role)
+    distributed.barrier()
+    return info

@@ -415,8 +415,10 @@ def table_cli(args) -> int:
         raise UserError(f"{args.spec}: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
     out = Path(args.output or Path("runs") / f"table-{slug(Path(args.spec).stem)}{'-real' if args.real else ''}")
     if args.list:
+        from unlearnbench.leaderboard.executors import cell_state
+
         for j in plan_cells(spec, args.real):
-            state = "done" if cell_done(out, j) else "missing"
+            state = cell_state(out, j).replace("todo", "missing")  # done / claimed (running elsewhere) / missing
             print(f"{j.sha}  {state:7}  {j.task}  {j.row.label}  seed={j.seed}")
         return 0
     log = None if args.quiet else (lambda s: print(s, file=sys.stderr))
