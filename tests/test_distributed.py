@@ -128,3 +128,74 @@ def test_two_process_run_equals_one_process(tmp_path):
     assert _rows(tmp_path / "two" / two["per_sample"]["path"]) == _rows(tmp_path / "one" / one["per_sample"]["path"])
     assert one["compute"]["unlearn"]["effective_batch"] == two["compute"]["unlearn"]["effective_batch"] == 8
     assert two["compute"]["unlearn"]["world_size"] == 2
+
+
+@pytest.mark.slow
+def test_two_process_classifier_score_equals_one_process(tmp_path):
+    """The classifier path: ``predict``'s batches shared out over 2 processes give the same rows."""
+    from unlearnbench.runner import score
+
+    one = score("digits/random-10", "world:target", out_dir=tmp_path / "one", seed=0, progress=False)
+    _launch(["score", "digits/random-10", "world:target", "-o", str(tmp_path / "two"), "--quiet"])
+    (result,) = (tmp_path / "two").glob("*.result.json")
+    two = json.loads(result.read_text())
+    assert _rows(tmp_path / "two" / two["per_sample"]["path"]) == _rows(one.path.parent / one.result["per_sample"]["path"])
+    assert two["metrics"] == one.result["metrics"] and two["compute"]["world_size"] == 2
+
+
+def _simulate_ranks(monkeypatch, call, ranks: int = 2):
+    """Run ``call()`` once per simulated rank with the real sharding helpers; the other ranks go
+    first and stop at the gather (their part recorded), then rank 0 gathers every part. Returns
+    (rank 0's output, items each rank ran)."""
+    class Stop(Exception):
+        pass
+
+    parts: dict[int, tuple] = {}
+    result = None
+    for me in reversed(range(ranks)):
+        monkeypatch.setattr(distributed, "sharding", lambda: True)
+        monkeypatch.setattr(distributed, "is_main", lambda me=me: me == 0)
+        monkeypatch.setattr(distributed, "shard_indices", lambda n, me=me: list(range(me, n, ranks)))
+
+        def gather(res, idx, n, me=me):
+            parts[me] = (list(idx), list(res))
+            if me != 0:
+                raise Stop
+            out = [None] * n
+            for i2, r2 in parts.values():
+                for i, r in zip(i2, r2):
+                    out[i] = r
+            return out
+
+        monkeypatch.setattr(distributed, "gather_in_order", gather)
+        try:
+            result = call()
+        except Stop:
+            continue
+    return result, {me: p[0] for me, p in parts.items()}
+
+
+def test_image_batches_shared_over_ranks_give_the_same_images(monkeypatch, tiny_sd_dir):
+    """``ImageGenerator.sample`` under 2 (simulated) ranks: each rank runs every other pipeline batch,
+    and the gathered images are bit-identical to one process's."""
+    from unlearnbench.image_generator import load_image_generator
+
+    g = load_image_generator(str(tiny_sd_dir), device="cpu", dtype="float32", batch_size=2)
+    prompts, seeds, guidance = ["a cat", "a dog", "a cat", "ink", "a dog"], [1, 2, 3, 4, 5], [3.0, 3.0, 1.0, 3.0, 3.0]
+    alone = g.sample(prompts, seeds, guidance=guidance, steps=3)
+    shared, ran = _simulate_ranks(monkeypatch, lambda: g.sample(prompts, seeds, guidance=guidance, steps=3))
+    assert (shared == alone).all()
+    assert sorted(ran[0] + ran[1]) == list(range(len(ran[0]) + len(ran[1]))) and ran[0] and ran[1]
+
+
+def test_generation_prompts_shared_over_ranks_give_the_same_tokens(monkeypatch, tiny_lm_dir):
+    """``CausalLM.generate_ids`` under 2 (simulated) ranks: each rank generates every other prompt and
+    the gathered outputs are those of one process, in input order."""
+    from unlearnbench.causal_lm import CausalLM
+
+    lm = CausalLM.load(str(tiny_lm_dir), device="cpu")
+    prompts = ["What genre does Ava Lund write", "Who is Bo Kerr", "Cy Moss writes", "Where is Oslo", "Di Park"]
+    alone = lm.generate_ids(prompts, max_new_tokens=[3, 5, 4, 6, 2])
+    shared, ran = _simulate_ranks(monkeypatch, lambda: lm.generate_ids(prompts, max_new_tokens=[3, 5, 4, 6, 2]))
+    assert shared == alone
+    assert ran == {0: [0, 2, 4], 1: [1, 3]}
