@@ -238,12 +238,13 @@ def run_slurm(spec, jobs: list, out: Path, *, cluster: str | None = None, partit
         raise UserError("--executor slurm needs submitit: pip install 'unlearnbench[cluster]'") from None
     folder = Path(out) / "slurm" / "%j"
     ex = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
-    params: dict[str, Any] = {"timeout_min": int(time_min), "cpus_per_task": int(cpus), "name": "unlearnbench-table"}
-    if ex.cluster == "slurm":
-        params.update(slurm_array_parallelism=int(parallel), **({"slurm_partition": partition} if partition else {}),
-                      **({"slurm_gpus_per_task": int(gpus)} if gpus else {}))
-    elif gpus:
-        params["gpus_per_node"] = int(gpus)
+    # slurm_* parameters are checked by submitit whatever the cluster, and used only on Slurm
+    params: dict[str, Any] = {"timeout_min": int(time_min), "cpus_per_task": int(cpus), "name": "unlearnbench-table",
+                              "slurm_array_parallelism": int(parallel)}
+    if partition:
+        params["slurm_partition"] = partition
+    if gpus:
+        params["gpus_per_node"] = int(gpus)  # one cell per job: its GPUs
     ex.update_parameters(**params)
     outs = [str(Path(out).resolve())] * len(jobs)
     subs = ex.map_array(run_claimed, [spec] * len(jobs), jobs, outs, [False] * len(jobs))
@@ -261,6 +262,8 @@ def execute(name: str, spec, jobs: list, out: Path, *, workers: int = 1, cpus: f
         raise UserError(f"unknown executor {name!r} (use {', '.join(EXECUTORS)})")
     if workers < 1:
         raise UserError(f"--jobs must be >= 1, not {workers}")
+    if cpus <= 0 or gpus < 0:
+        raise UserError(f"--cpus-per-cell must be > 0 and --gpus-per-cell >= 0 (got {cpus}, {gpus})")
     if not jobs:
         return []
     if name == "local":

@@ -143,7 +143,9 @@ def test_ray_executor_equals_serial(spec_file, serial, tmp_path):
 def test_slurm_path_in_submitit_debug_equals_serial(spec_file, serial, tmp_path):
     """The Slurm executor's job array through submitit's debug cluster (in this process)."""
     pytest.importorskip("submitit")
-    res = run_table(load_spec(spec_file), tmp_path, executor="slurm", slurm={"cluster": "debug"})
+    # the Slurm options are validated by submitit's Slurm executor even on the debug cluster
+    res = run_table(load_spec(spec_file), tmp_path, executor="slurm",
+                    slurm={"cluster": "debug", "partition": "gpu", "time_min": 30})
     assert sorted(res["ran"]) == sorted(serial)
     assert _cells(tmp_path) == serial
     assert (tmp_path / "slurm").is_dir()
