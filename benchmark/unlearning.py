@@ -144,7 +144,10 @@ def unlearn(task_name: str, method_name: str, *, model: str = "world:target", ov
     method = get_method(method_name, task.modality)
     config = make_config(method, overrides, task)
     protocol = get_protocol(task)
-    data = protocol.training_data(task)
+    from unlearnbench import distributed
+
+    with distributed.main_first():  # under accelerate launch one process fills a data cache, the others read it
+        data = protocol.training_data(task)
     seed_everything(seed)
     base = loaded_model if loaded_model is not None else load_model(task, model, **model_opts)
     base_info = base.describe()
