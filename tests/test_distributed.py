@@ -199,3 +199,33 @@ def test_generation_prompts_shared_over_ranks_give_the_same_tokens(monkeypatch, 
     shared, ran = _simulate_ranks(monkeypatch, lambda: lm.generate_ids(prompts, max_new_tokens=[3, 5, 4, 6, 2]))
     assert shared == alone
     assert ran == {0: [0, 2, 4], 1: [1, 3]}
+
+
+def test_sharded_weights_are_gathered_and_saved_from_the_full_state(tmp_path, tiny_lm_dir):
+    """FSDP / ZeRO-3 path of the LLM loop, without GPUs: the loop asks accelerate for the gathered
+    state dict (only under those back-ends), and ``save`` writes those weights, not the local shard."""
+    import torch
+    from accelerate.utils import DistributedType
+
+    from unlearnbench.baselines.llm_loop import _gathered_state
+    from unlearnbench.causal_lm import CausalLM
+
+    lm = CausalLM.load(str(tiny_lm_dir), device="cpu")
+    full = {k: v.clone() + 1.0 for k, v in lm.model.state_dict().items()}  # "the other shards' weights"
+
+    class Acc:
+        def __init__(self, kind):
+            self.distributed_type = kind
+
+        def get_state_dict(self, model):
+            return full
+
+    assert _gathered_state(Acc(DistributedType.MULTI_GPU), lm.model) is None  # DDP: weights are whole
+    assert _gathered_state(Acc(DistributedType.NO), lm.model) is None
+    assert _gathered_state(Acc(DistributedType.FSDP), lm.model) is full
+    assert _gathered_state(Acc(DistributedType.DEEPSPEED), lm.model) is full
+    lm.full_state_dict = full
+    lm.save(tmp_path / "ckpt")
+    back = CausalLM.load(str(tmp_path / "ckpt"), device="cpu")
+    for k, v in back.model.state_dict().items():
+        assert torch.equal(v, full[k]), k
