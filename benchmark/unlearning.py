@@ -166,15 +166,19 @@ def unlearn(task_name: str, method_name: str, *, model: str = "world:target", ov
     history = getattr(out, "train_history", None)  # the LLM loop's per-step log
     record["steps"] = len(history) if history else None
     record["torch_threads"] = n_threads
-    record["compute"] = unlearn_compute(config)
+    record["compute"] = unlearn_compute(config, data_parallel=task.modality == "llm")
     return out, record
 
 
-def unlearn_compute(config: Any) -> dict:
-    """Processes and training batch of an unlearning run (the result's ``compute.unlearn``)."""
+def unlearn_compute(config: Any, data_parallel: bool = True) -> dict:
+    """Processes and training batch of an unlearning run (the result's ``compute.unlearn``).
+
+    Only the LLM loop is data parallel under ``accelerate launch``; the classifier and diffusion
+    loops train the whole model in every process (the same seed gives the same weights), so their
+    unlearning counts as one process."""
     from unlearnbench import distributed
 
-    n = distributed.world_size()
+    n = distributed.world_size() if data_parallel else 1
     per, accum = getattr(config, "batch_size", None), getattr(config, "grad_accum", 1) or 1
     per = per if isinstance(per, int) and not isinstance(per, bool) else None
     return {"world_size": n, "per_device_batch": per, "grad_accum": accum,
