@@ -16,7 +16,11 @@ methods:
 * optional LoRA through ``peft`` (merged back into the weights at the end);
 * scale-out: the loop is written against ``accelerate.Accelerator``, so it runs unchanged
   single-process on CPU/GPU and under ``accelerate launch`` (DDP; the forget set is
-  sharded across processes, each process holds the same weights after every step);
+  sharded across processes, each process holds the same weights after every step; the
+  effective batch is ``batch_size x grad_accum x processes``). Under FSDP or DeepSpeed
+  ZeRO-3 (``benchmark/accelerate_fsdp_7b.yaml``, ``accelerate_zero3_7b.yaml``) the weights
+  are gathered on the main process at the end and saved from there, and ``run`` scores the
+  saved checkpoint;
 * determinism: shuffling, pairing and any method randomness come from generators seeded
   by ``config.seed`` (default: the run's seed), so the same seed gives the same weights.
 """
@@ -248,15 +252,31 @@ def train(method: LLMMethod, lm, data: dict, config, *, progress: bool = True):
         epoch += 1
     bar.close()
     acc.wait_for_everyone()
+    full_state = _gathered_state(acc, model)
     model = acc.unwrap_model(model)
     if config.lora_r > 0:
         model = model.merge_and_unload()
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()
-    out = CausalLM(model, lm.tokenizer, template=lm.template, name=f"{lm.name}+{method.name}", source=lm.source)
+    out = CausalLM(model, lm.tokenizer, template=lm.template, name=f"{lm.name}+{method.name}", source=lm.source,
+                   batch_size=lm.batch_size)
+    out.batch_size_source = getattr(lm, "batch_size_source", None)
     out.train_history = history
+    if full_state is not None:  # FSDP / ZeRO-3: each process holds a shard; save the gathered weights
+        out.full_state_dict, out.sharded = full_state, True
     return out
+
+
+def _gathered_state(acc, model):
+    """The full state dict of a model whose weights are sharded over processes (FSDP, DeepSpeed
+    ZeRO-3), gathered on the main process by ``Accelerator.get_state_dict`` (a collective call:
+    every process makes it); None for DDP or one process, whose weights are whole everywhere."""
+    from accelerate.utils import DistributedType
+
+    if acc.distributed_type not in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        return None
+    return acc.get_state_dict(model)
 
 
 def _check_config(config) -> None:

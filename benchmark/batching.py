@@ -28,11 +28,28 @@ def run_bucketed(items: Sequence[T], lengths: Sequence[int], fn: Callable[[list[
 
     Returns results in the original order and the batch size that finally worked.
     ``progress`` (optional) is called with the number of items finished after each batch.
+    Under ``accelerate launch`` the batches (the same ones a single process would form) are
+    shared out over the processes and the results gathered back in order
+    (:mod:`unlearnbench.distributed`), so every item is computed in the same batch, with the
+    same numbers, whatever the number of processes.
     """
+    from unlearnbench import distributed
+
+    batches = length_buckets(lengths, batch_size)
+    if not distributed.sharding():
+        return _run_batches(items, batches, fn, batch_size, progress)
+    mine = distributed.shard_indices(len(batches))
+    idx = [i for b in mine for i in batches[b]]
+    got, batch_size = _run_batches(items, [batches[b] for b in mine], fn, batch_size, progress)
+    return distributed.gather_in_order([got[i] for i in idx], idx, len(items)), batch_size
+
+
+def _run_batches(items, pending: list[list[int]], fn, batch_size: int, progress) -> tuple[list, int]:
+    """Run the given batches of indices (halving on OOM); results at their indices (None elsewhere)."""
     import torch
 
-    out: list[R | None] = [None] * len(items)
-    pending = length_buckets(lengths, batch_size)
+    out: list = [None] * len(items)
+    pending = list(pending)
     while pending:
         idx = pending.pop(0)
         try:
@@ -49,4 +66,4 @@ def run_bucketed(items: Sequence[T], lengths: Sequence[int], fn: Callable[[list[
             out[i] = r
         if progress is not None:
             progress(len(idx))
-    return out, batch_size  # type: ignore[return-value]
+    return out, batch_size

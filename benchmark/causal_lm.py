@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from unlearnbench import distributed
 from unlearnbench.batching import run_bucketed
 from unlearnbench.errors import UserError
 from unlearnbench import lm_encoding
@@ -142,11 +143,17 @@ class CausalLM:
             elif task is not None and task.settings.get("template"):
                 t = task.settings["template"]  # a name, or a profile's full template
                 template = PromptTemplate(**t) if isinstance(t, dict) else t
+        auto = batch_size == "auto"
         lm = cls(model, tok, template=template, name=p.name if p.exists() else path, source=str(path), fmt=fmt,
-                 weights_hash=weights_hash, batch_size=batch_size)
+                 weights_hash=weights_hash, batch_size=None if auto else batch_size)
         if lm.template.chat and not getattr(tok, "chat_template", None):  # else it fails at the first prompt
             raise UserError(f"template {lm.template.name!r} uses the tokenizer's chat template, and {path} has none "
                             "(use --template qa, llama2 or raw)")
+        if auto:  # the largest batch that fits, searched once per (model, device) (unlearnbench.auto_batch)
+            from unlearnbench import auto_batch
+
+            lm.batch_size, lm.batch_size_source = auto_batch.resolve(
+                weights_hash or lm.name, lm.device, dt, auto_batch.causal_lm_probe(lm), default=lm.batch_size)
         return lm
 
     @staticmethod
@@ -318,18 +325,30 @@ class CausalLM:
                      desc: str = "generating") -> list[list[int]]:
         """Greedy continuations as token ids (stop id included), in input order.
 
-        ``max_new_tokens``: one limit, or one per prompt."""
-        from unlearnbench.lm_generate import greedy
-
+        ``max_new_tokens``: one limit, or one per prompt. Under ``accelerate launch`` the
+        prompts are shared out over the processes and the outputs gathered back in order."""
         tok = self.tokenizer
         special = not self.template.chat
         seqs = [list(tok(p, add_special_tokens=special)["input_ids"]) for p in prompts]
         masks = [key_mask(s, self.encoding, tok.pad_token_id) for s in seqs]
-        bar = _bar(len(prompts), desc, progress)
+        limits = (list(max_new_tokens) if isinstance(max_new_tokens, (list, tuple))
+                  else [int(max_new_tokens)] * len(seqs))
+        work = list(zip(seqs, masks, limits))
+        return distributed.map_sharded(lambda part: self._generate_local(part, progress, desc), work)
+
+    def _generate_local(self, work: list, progress: bool, desc: str) -> list[list[int]]:
+        """Greedy generation of this process's share of ``(ids, mask, limit)`` items."""
+        from unlearnbench.lm_generate import greedy
+
+        if not work:
+            return []
+        seqs, masks, limits = (list(x) for x in zip(*work))
+        tok = self.tokenizer
+        bar = _bar(len(seqs), desc, progress)
         size = self.batch_size
         while True:
             try:
-                res = greedy(self.model, seqs, masks, max_new_tokens=max_new_tokens, stop_ids=self.stop_ids(),
+                res = greedy(self.model, seqs, masks, max_new_tokens=limits, stop_ids=self.stop_ids(),
                              pad_id=tok.pad_token_id, batch_size=size, progress=bar.update if bar else None)
                 break
             except RuntimeError as err:  # out of memory: start again with half the batch
@@ -386,7 +405,9 @@ class CausalLM:
             model.is_quantized = False
             if hasattr(model.config, "quantization_config"):
                 del model.config.quantization_config
-        model.save_pretrained(out, safe_serialization=True)
+        # FSDP / ZeRO-3 runs gathered their weights on the main process (baselines.llm_loop)
+        state = getattr(self, "full_state_dict", None)
+        model.save_pretrained(out, safe_serialization=True, **({"state_dict": state} if state is not None else {}))
         self.tokenizer.save_pretrained(out)
         (out / TEMPLATE_FILE).write_text(json.dumps(self.template.to_dict(), indent=2))
         self._weights_hash = None
@@ -404,7 +425,7 @@ def _cut(text: str, stop: Sequence[str]) -> str:
 
 
 def _bar(total: int, desc: str, enabled: bool):
-    if not enabled:
+    if not enabled or not distributed.is_main():
         return None
     from tqdm.auto import tqdm
 

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from unlearnbench import distributed
 from unlearnbench.errors import UserError
 from unlearnbench.registry import ARCHITECTURES
 from unlearnbench.threads import thread_policy
@@ -150,13 +151,19 @@ class Classifier:
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor | np.ndarray, batch_size: int | None = None) -> torch.Tensor:
-        """Logits (float32, CPU) for a batch of images ``(N, C, H, W)`` in [0, 1]; eval mode."""
+        """Logits (float32, CPU) for a batch of images ``(N, C, H, W)`` in [0, 1]; eval mode.
+
+        Under ``accelerate launch`` the batches are shared out over the processes and gathered
+        back in order (:mod:`unlearnbench.distributed`): each batch is the one a single process
+        runs, so the logits are the same."""
         x = torch.as_tensor(x, dtype=torch.float32)
         was_training = self.module.training
         self.module.eval()
         bs = batch_size or self.batch_size
+        starts = list(range(0, len(x), bs))  # the batches; under accelerate launch shared out over the ranks
         with thread_policy(self.module):
-            out = [self.module(x[i:i + bs].to(self.device_name)).float().cpu() for i in range(0, len(x), bs)]
+            out = distributed.map_sharded(
+                lambda part: [self.module(x[i:i + bs].to(self.device_name)).float().cpu() for i in part], starts)
         self.module.train(was_training)
         return torch.cat(out) if out else torch.zeros(0, 0)
 
@@ -264,5 +271,8 @@ def load_classifier(checkpoint: str | Path, task: Any = None, *, device: str | N
                         f"{len(missing)} missing, {len(unexpected)} unexpected tensors (e.g. {(list(missing) or list(unexpected))[0]})")
     module.eval()
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return Classifier(module, cfg["architecture"], cfg.get("kwargs") or {}, source=str(path),
-                      meta=cfg.get("meta") or {}, device=dev, batch_size=batch_size or 512)
+    auto = batch_size == "auto"  # a classifier's default batch (unlearnbench.auto_batch searches for causal LMs)
+    clf = Classifier(module, cfg["architecture"], cfg.get("kwargs") or {}, source=str(path),
+                     meta=cfg.get("meta") or {}, device=dev, batch_size=512 if auto else batch_size or 512)
+    clf.batch_size_source = "auto (default)" if auto else None
+    return clf

@@ -90,6 +90,10 @@ def cmd_score(args) -> int:
     scored = score(args.task, args.checkpoint, reference=args.reference, out_dir=args.output, seed=args.seed,
                    label=args.label, progress=not args.quiet, overwrite=args.overwrite, **_scoring_opts(args),
                    **_model_opts(args))
+    from unlearnbench import distributed
+
+    if not distributed.is_main():  # under accelerate launch, the main process reports
+        return 0
     print_result(scored.result)
     if scored.path:
         print(f"wrote {scored.path}")
@@ -102,9 +106,12 @@ def cmd_score(args) -> int:
 def cmd_reference_build(args) -> int:
     from unlearnbench.runner import build_reference
 
+    from unlearnbench import distributed
+
     info = build_reference(args.task, args.checkpoint, args.output, seed=args.seed or 0, progress=not args.quiet,
                            role=args.role, overwrite=args.overwrite, **_scoring_opts(args), **_model_opts(args))
-    print(f"wrote {info['path']} (sha256 {info['sha256']})")
+    if distributed.is_main():
+        print(f"wrote {info['path']} (sha256 {info['sha256']})")
     return 0
 
 

@@ -212,9 +212,9 @@ class ImageGenerator:
 
         ``guidance`` may be one value or one per prompt (I2P rows carry their own);
         ``prompt_embeds`` (``[N, L, D]`` text-encoder outputs) replaces ``prompts`` for attacks.
+        Under ``accelerate launch`` the batches are shared out over the processes and gathered in
+        order (:mod:`unlearnbench.distributed`).
         """
-        import torch
-
         n = len(prompts) if prompt_embeds is None else int(prompt_embeds.shape[0])
         if len(seeds) != n:
             raise UserError(f"sample: {n} prompts but {len(seeds)} seeds")
@@ -226,31 +226,44 @@ class ImageGenerator:
         order = sorted(range(n), key=lambda i: g[i])  # one pipeline call per guidance value and batch
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n, desc="sampling", unit="img", disable=not progress, leave=False)
-        i = 0
+        groups, i = [], 0
         while i < n:
             j = i
             while j < n and j - i < self.batch_size and g[order[j]] == g[order[i]]:
                 j += 1
-            idx = order[i:j]
-            lat = self.initial_latents([seeds[k] for k in idx], (h, w)).to(self.unet.device, self.unet.dtype)
-            kw: dict[str, Any] = dict(num_inference_steps=int(steps), guidance_scale=g[idx[0]], height=h, width=w,
-                                      latents=lat, output_type="np")
-            if prompt_embeds is not None:
-                kw["prompt_embeds"] = prompt_embeds[idx].to(self.unet.device)
-                if g[idx[0]] > 1:
-                    kw["negative_prompt_embeds"] = self._encode([negative_prompt or ""] * len(idx))
-            else:
-                kw["prompt"] = [prompts[k] for k in idx]
-                if negative_prompt:
-                    kw["negative_prompt"] = [negative_prompt] * len(idx)
-            with torch.no_grad():
-                imgs = self.pipe(**kw).images
-            out[idx] = np.clip(np.round(np.asarray(imgs) * 255), 0, 255).astype(np.uint8)
-            bar.update(len(idx))
+            groups.append(order[i:j])
             i = j
+        from unlearnbench import distributed
+
+        bar = tqdm(total=n, desc="sampling", unit="img", disable=not progress or not distributed.is_main(), leave=False)
+        # under accelerate launch the batches are shared out over the processes, gathered in order
+        done = distributed.map_sharded(
+            lambda part: [self._sample_batch(idx, prompts, seeds, g, steps, h, w, negative_prompt, prompt_embeds, bar)
+                          for idx in part], groups)
+        for idx, imgs in zip(groups, done):
+            out[idx] = imgs
         bar.close()
         return out
+
+    def _sample_batch(self, idx, prompts, seeds, g, steps, h, w, negative_prompt, prompt_embeds, bar) -> np.ndarray:
+        """One pipeline call: the images of the prompts ``idx`` (one guidance value) as uint8."""
+        import torch
+
+        lat = self.initial_latents([seeds[k] for k in idx], (h, w)).to(self.unet.device, self.unet.dtype)
+        kw: dict[str, Any] = dict(num_inference_steps=int(steps), guidance_scale=g[idx[0]], height=h, width=w,
+                                  latents=lat, output_type="np")
+        if prompt_embeds is not None:
+            kw["prompt_embeds"] = prompt_embeds[idx].to(self.unet.device)
+            if g[idx[0]] > 1:
+                kw["negative_prompt_embeds"] = self._encode([negative_prompt or ""] * len(idx))
+        else:
+            kw["prompt"] = [prompts[k] for k in idx]
+            if negative_prompt:
+                kw["negative_prompt"] = [negative_prompt] * len(idx)
+        with torch.no_grad():
+            imgs = self.pipe(**kw).images
+        bar.update(len(idx))
+        return np.clip(np.round(np.asarray(imgs) * 255), 0, 255).astype(np.uint8)
 
     def _encode(self, prompts: Sequence[str]):
         import torch
@@ -301,4 +314,7 @@ def load_image_generator(checkpoint: str, task=None, device: str | None = None, 
     pipe = _load_pipeline(base, device, torch_dtype)
     for comp, path in swaps.items():
         _swap(pipe, comp, path)
-    return ImageGenerator(pipe, base, swaps, device, dtype, batch_size or 16)
+    auto = batch_size == "auto"  # the pipeline's default batch (unlearnbench.auto_batch searches for causal LMs)
+    gen = ImageGenerator(pipe, base, swaps, device, dtype, 16 if auto else batch_size or 16)
+    gen.batch_size_source = "auto (default)" if auto else None
+    return gen

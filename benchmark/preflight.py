@@ -43,6 +43,17 @@ def parse_batch_size(text: str) -> int | str:
     return value
 
 
+def parse_positive_int(text: str) -> int:
+    """An integer >= 1 (``--jobs``, ``--slurm-time``)."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {value}")
+    return value
+
+
 def check_seed(seed: Any) -> int:
     """Library form of :func:`parse_seed` (``score(seed=...)`` from Python)."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:

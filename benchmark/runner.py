@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unlearnbench import __version__
+from unlearnbench import __version__, distributed
 from unlearnbench.catalog import load_all
 from unlearnbench.errors import UserError
 from unlearnbench.reference import load_reference, write_reference
@@ -71,7 +71,9 @@ def resolve_checkpoint(task: TaskSpec, checkpoint: str) -> str:
 def load_model(task: TaskSpec, checkpoint: str, **opts: Any):
     load_all()
     loader = MODEL_LOADERS.get(task.modality)
-    return loader(resolve_checkpoint(task, checkpoint), task=task, **opts)
+    with distributed.main_first():  # one process builds a world model, the others read it
+        path = resolve_checkpoint(task, checkpoint)
+    return loader(path, task=task, **opts)
 
 
 def task_block(task: TaskSpec, data_hash: str | None, data_dir: dict | None = None) -> dict:
@@ -119,6 +121,7 @@ def score(
     overwrite: bool = True,
     options: dict | None = None,
     data: list[str] | None = None,
+    compute: dict | None = None,
     **model_opts: Any,
 ) -> Scored:
     """Score ``checkpoint`` on ``task_name``; write the result when ``out_dir`` is given.
@@ -131,16 +134,19 @@ def score(
     (:mod:`unlearnbench.local_data`). Every input is checked, and the data read, before the
     model loads (:func:`unlearnbench.preflight.before_scoring`); with ``overwrite=False`` an
     existing result is refused up front. The result lists its run log (``<stem>.log``) in
-    ``attachments``.
+    ``attachments``. Under ``accelerate launch`` every process scores its share of the
+    samples (:mod:`unlearnbench.distributed`) and gets every row back; only the main process
+    writes, the result's ``compute`` block (plus the given ``compute`` entries) records the
+    number of processes, the device, dtype and batch.
     """
     with ensure_log():
         return _score(task_name, checkpoint, reference=reference, out_dir=out_dir, seed=seed, label=label,
                       method=method, model=model, progress=progress, timings=timings, overwrite=overwrite,
-                      options=options, data=data, model_opts=model_opts)
+                      options=options, data=data, compute=compute, model_opts=model_opts)
 
 
 def _score(task_name, checkpoint, *, reference, out_dir, seed, label, method, model, progress, timings, overwrite,
-           options, data, model_opts) -> Scored:
+           options, data, compute, model_opts) -> Scored:
     from unlearnbench import local_data
 
     t0 = time.perf_counter()
@@ -155,7 +161,8 @@ def _score(task_name, checkpoint, *, reference, out_dir, seed, label, method, mo
         if reference is not None:  # check the reference before any expensive work
             ref_payload, info = load_reference(reference, task)
             ref_infos.append(info)
-        data_hash = protocol.data_hash(task)  # loads and checks every split before the model loads
+        with distributed.main_first():  # one process fills a data cache, the others read it
+            data_hash = protocol.data_hash(task)  # loads and checks every split before the model loads
         seed_everything(seed)
         if model is None:
             model = load_model(task, checkpoint, **model_opts)
@@ -184,14 +191,21 @@ def _score(task_name, checkpoint, *, reference, out_dir, seed, label, method, mo
         "references": ref_infos,
         "environment": environment(getattr(model, "device_name", None), getattr(model, "dtype_name", None)),
         "timings": times,
+        "compute": {**distributed.compute_block(model, batch_source=getattr(model, "batch_size_source", None)),
+                    **(compute or {})},
     }
     if checkpoint.startswith("world:"):  # a world's own model (target, retain, ...): a reference row in tables
         result["model"]["world_role"] = checkpoint.split(":", 1)[1]
     result["run_id"] = run_id(result)
     scored = Scored(result, rows, model=model)
     if out_dir is not None:
-        result["references"] = [_bundle_reference(info, out_dir) for info in ref_infos]
-        scored.path = write_result(out_dir, result, rows, result_stem(task.name, label, seed), overwrite=overwrite)
+        stem = result_stem(task.name, label, seed)
+        if distributed.is_main():  # one result file, whatever the number of processes
+            result["references"] = [_bundle_reference(info, out_dir) for info in ref_infos]
+            scored.path = write_result(out_dir, result, rows, stem, overwrite=overwrite)
+        else:
+            scored.path = Path(out_dir) / f"{stem}.result.json"
+        distributed.barrier()
     return scored
 
 
@@ -236,4 +250,9 @@ def build_reference(task_name: str, checkpoint: str, out_file: str | os.PathLike
         with thread_policy(model):
             rows = protocol.infer(task, model, progress=progress)
     payload = protocol.reference_payload(task, rows)
-    return write_reference(out_file, task, model.describe(), payload, role=role)
+    if not distributed.is_main():  # under accelerate launch the main process writes the one file
+        distributed.barrier()
+        return {"path": str(out_file), "sha256": None, "written_by": "the main process"}
+    info = write_reference(out_file, task, model.describe(), payload, role=role)
+    distributed.barrier()
+    return info

@@ -144,7 +144,10 @@ def unlearn(task_name: str, method_name: str, *, model: str = "world:target", ov
     method = get_method(method_name, task.modality)
     config = make_config(method, overrides, task)
     protocol = get_protocol(task)
-    data = protocol.training_data(task)
+    from unlearnbench import distributed
+
+    with distributed.main_first():  # under accelerate launch one process fills a data cache, the others read it
+        data = protocol.training_data(task)
     seed_everything(seed)
     base = loaded_model if loaded_model is not None else load_model(task, model, **model_opts)
     base_info = base.describe()
@@ -163,7 +166,23 @@ def unlearn(task_name: str, method_name: str, *, model: str = "world:target", ov
     history = getattr(out, "train_history", None)  # the LLM loop's per-step log
     record["steps"] = len(history) if history else None
     record["torch_threads"] = n_threads
+    record["compute"] = unlearn_compute(config, data_parallel=task.modality == "llm")
     return out, record
+
+
+def unlearn_compute(config: Any, data_parallel: bool = True) -> dict:
+    """Processes and training batch of an unlearning run (the result's ``compute.unlearn``).
+
+    Only the LLM loop is data parallel under ``accelerate launch``; the classifier and diffusion
+    loops train the whole model in every process (the same seed gives the same weights), so their
+    unlearning counts as one process."""
+    from unlearnbench import distributed
+
+    n = distributed.world_size() if data_parallel else 1
+    per, accum = getattr(config, "batch_size", None), getattr(config, "grad_accum", 1) or 1
+    per = per if isinstance(per, int) and not isinstance(per, bool) else None
+    return {"world_size": n, "per_device_batch": per, "grad_accum": accum,
+            "effective_batch": per * accum * n if per is not None else None}
 
 
 def save_unlearned(model: Any, record: dict, out_dir: str | Path, *, overwrite: bool = False) -> Path:
@@ -205,22 +224,33 @@ def unlearn_cli(args, score_after: bool) -> int:
     preflight.check_task_data(task)
     model, record = unlearn(args.task, args.method, model=args.model, overrides=args.overrides, seed=seed,
                             progress=not args.quiet, **opts)
-    ckpt = save_unlearned(model, record, folder, overwrite=args.overwrite)
-    print(f"wrote unlearned checkpoint {ckpt} ({record['unlearn_seconds']:.1f} s)")
+    from unlearnbench import distributed
+
+    if distributed.is_main():  # one checkpoint, whatever the number of processes
+        ckpt = save_unlearned(model, record, folder, overwrite=args.overwrite)
+        print(f"wrote unlearned checkpoint {ckpt} ({record['unlearn_seconds']:.1f} s)")
+    distributed.barrier()
+    ckpt = folder
     if not score_after:
         return 0
     reference = args.reference
     if reference is None and task.world:
         from unlearnbench.registry import WORLDS
 
-        reference = WORLDS.get(task.world).reference(task)  # built on first use
+        with distributed.main_first():
+            reference = WORLDS.get(task.world).reference(task)  # built on first use
         note(f"reference of {task.name}: {reference}")
     from unlearnbench.manifest import MANIFEST
     from unlearnbench.results import sha256_file
 
+    sharded = getattr(model, "sharded", False)  # FSDP / ZeRO-3 weights: score the saved checkpoint
+
     scored = score(args.task, str(ckpt), reference=reference, out_dir=out, seed=seed, label=args.label or method.name,
-                   method=method_block(record, sha256_file(ckpt / MANIFEST)), model=model, progress=not args.quiet,
-                   timings={"unlearn_s": record["unlearn_seconds"]}, overwrite=args.overwrite)
-    print_result(scored.result)
-    print(f"wrote {scored.path}")
+                   method=method_block(record, sha256_file(ckpt / MANIFEST)),
+                   model=None if sharded else model, progress=not args.quiet,
+                   timings={"unlearn_s": record["unlearn_seconds"]}, overwrite=args.overwrite,
+                   compute={"unlearn": record["compute"]}, **(opts if sharded else {}))
+    if distributed.is_main():
+        print_result(scored.result)
+        print(f"wrote {scored.path}")
     return 0

@@ -159,4 +159,22 @@ def register(subparsers) -> None:
                    help="run only the cell(s) whose key starts with KEY (repeatable), e.g. one job of a scheduler")
     p.add_argument("--no-run", action="store_true", help="only assemble the table from cells already done")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    _executor_args(p)
     p.set_defaults(func=cmd_table)
+
+
+def _executor_args(p) -> None:
+    """Where the cells run (unlearnbench.leaderboard.executors)."""
+    from unlearnbench.preflight import parse_positive_int
+
+    g = p.add_argument_group("executors")
+    g.add_argument("--executor", default="local", choices=["local", "ray", "slurm"],
+                   help="local processes (default), Ray tasks, or a Slurm job array (submitit)")
+    g.add_argument("--jobs", type=parse_positive_int, default=1,
+                   help="local: cells run side by side in this many processes (default 1)")
+    g.add_argument("--cpus-per-cell", type=float, default=1, help="ray / slurm: CPUs each cell asks for (default 1)")
+    g.add_argument("--gpus-per-cell", type=float, default=0, help="ray / slurm: GPUs each cell asks for (default 0)")
+    g.add_argument("--slurm-partition", default=None, help="slurm: partition to submit to")
+    g.add_argument("--slurm-time", type=parse_positive_int, default=None, help="slurm: time limit per cell, minutes")
+    g.add_argument("--slurm-cluster", default=None, choices=["slurm", "local", "debug"],
+                   help="slurm: submitit's cluster (local / debug run the job array on this machine)")

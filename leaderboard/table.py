@@ -317,8 +317,14 @@ def run_cell(spec: TableSpec, job: CellJob, out: Path, *, progress: bool = False
 
 
 def run_table(spec: TableSpec, out: str | os.PathLike, *, real: bool = False, only: list[str] | None = None,
-              run: bool = True, progress: bool = False, log: Callable[[str], None] | None = None) -> dict:
-    """Run the missing cells (or those in ``only``, by key prefix); return ``{sha: result path or None}``."""
+              run: bool = True, progress: bool = False, log: Callable[[str], None] | None = None,
+              executor: str = "local", workers: int = 1, cpus: float = 1, gpus: float = 0,
+              slurm: dict | None = None) -> dict:
+    """Run the missing cells (or those in ``only``, by key prefix) with ``executor``
+    (:mod:`unlearnbench.leaderboard.executors`: ``local`` with ``workers`` processes, ``ray``,
+    ``slurm``); return ``{"jobs", "results": {sha: result path or None}, "ran": [sha run here]}``."""
+    from unlearnbench.leaderboard import executors
+
     out = Path(out)
     jobs = plan_cells(spec, real)
     if only:
@@ -328,15 +334,28 @@ def run_table(spec: TableSpec, out: str | os.PathLike, *, real: bool = False, on
             raise UserError(f"no cell of {spec.path or 'the spec'} has key {unmatched[0]!r} (see --list)")
     else:
         chosen = jobs
-    done = {}
     todo = [j for j in chosen if cell_done(out, j) is None] if run else []
-    for j in jobs:
-        done[j.sha] = cell_done(out, j)
-    for i, j in enumerate(todo, 1):
-        if log:
-            log(f"[{i}/{len(todo)}] {j.task} | {j.row.label} | seed {j.seed} (cell {j.sha[:12]})")
-        done[j.sha] = run_cell(spec, j, out, progress=progress)
-    return {"jobs": jobs, "results": done, "ran": [j.sha for j in todo]}
+    if todo:
+        _prepare_worlds(spec, todo)
+    ran = executors.execute(executor, spec, todo, out, workers=workers, cpus=cpus, gpus=gpus, slurm=slurm,
+                            progress=progress, log=log) if todo else []
+    done = {j.sha: cell_done(out, j) for j in jobs}  # read back: other processes may have added cells
+    return {"jobs": jobs, "results": done, "ran": ran}
+
+
+def _prepare_worlds(spec: TableSpec, todo: list[CellJob]) -> None:
+    """Build (or find) every embedded-world model and reference the cells use, once, here: cells
+    running side by side (``--jobs``, Ray, Slurm) then only read the cache."""
+    from unlearnbench.runner import get_task, resolve_checkpoint
+    from unlearnbench.threads import thread_policy
+
+    with thread_policy(0):  # world models are tiny (unlearnbench.threads)
+        for name in dict.fromkeys(j.task for j in todo):
+            task = get_task(name)
+            _reference_for(spec, task)
+            for model in dict.fromkeys(j.key["model"] for j in todo if j.task == name):
+                if model.startswith("world:"):
+                    resolve_checkpoint(task, model)
 
 
 def assemble(spec: TableSpec, jobs: list[CellJob], results: dict, real: bool = False, out: Path | None = None):
@@ -396,13 +415,20 @@ def table_cli(args) -> int:
         raise UserError(f"{args.spec}: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
     out = Path(args.output or Path("runs") / f"table-{slug(Path(args.spec).stem)}{'-real' if args.real else ''}")
     if args.list:
+        from unlearnbench.leaderboard.executors import cell_state
+
         for j in plan_cells(spec, args.real):
-            state = "done" if cell_done(out, j) else "missing"
+            state = cell_state(out, j).replace("todo", "missing")  # done / claimed (running elsewhere) / missing
             print(f"{j.sha}  {state:7}  {j.task}  {j.row.label}  seed={j.seed}")
         return 0
     log = None if args.quiet else (lambda s: print(s, file=sys.stderr))
+    slurm = {k: v for k, v in (("cluster", getattr(args, "slurm_cluster", None)),
+                               ("partition", getattr(args, "slurm_partition", None)),
+                               ("time_min", getattr(args, "slurm_time", None))) if v is not None}
     res = run_table(spec, out, real=args.real, only=args.cell or None, run=not args.no_run,
-                    progress=not args.quiet, log=log)
+                    progress=not args.quiet and getattr(args, "jobs", 1) <= 1, log=log,
+                    executor=getattr(args, "executor", "local"), workers=getattr(args, "jobs", 1),
+                    cpus=getattr(args, "cpus_per_cell", 1), gpus=getattr(args, "gpus_per_cell", 0), slurm=slurm)
     table = assemble(spec, res["jobs"], res["results"], args.real, out)
     ext, fn = FORMATS[args.format]
     text = fn(table)
