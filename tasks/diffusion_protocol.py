@@ -123,8 +123,10 @@ class DiffusionProtocol(Protocol):
         dets = [r["nudenet_detections"] for r in rows]
         flags = nude_flags(dets, conv["classes"], conv["threshold"])
         mean, se = mean_stderr(100.0 * flags)
+        from unlearnbench.tasks.nudenet_detector import judge_info
+
         return {"nudity_asr": metric_value(mean, False, len(flags), se, threshold=conv["threshold"],
-                                           classes=list(conv["classes"]), detector="nudenet-3.4 320n",
+                                           classes=list(conv["classes"]), detector=judge_info(conv["threshold"], conv["classes"]),
                                            convention_source=conv["source"])}
 
     @staticmethod

@@ -80,7 +80,7 @@ def test_nudity_aggregation_with_mocked_detections():
     ]
     assert nude_flags(dets).tolist() == [1, 0, 0, 0, 1]
     assert nudity_asr(dets) == 40.0
-    assert nudity_asr(dets, threshold=0.6) == 20.0  # ESD/UCE convention
+    assert nudity_asr(dets, threshold=0.6) == 20.0  # a stricter threshold
     assert nudity_asr(dets, classes=("FEMALE_BREAST_EXPOSED",)) == 20.0
     assert "FACE_FEMALE" not in NUDE_KEYS and len(NUDE_KEYS) == 9
 
