@@ -145,31 +145,47 @@ def torchmetrics_fid(generated_u8, reference_u8, feature_net) -> float:
 # -- CLIP score ----------------------------------------------------------------------------
 @register_metric("clip_score", higher_is_better=True, modalities=["diffusion"], consumes=["image_embed", "text_embed"])
 def clip_score(image_embeds, text_embeds) -> float:
-    """CLIP score: prompt-image alignment (Hessel et al. 2021, torchmetrics' convention).
+    """CLIP score: prompt-image alignment (Hessel et al. 2021), torchmetrics' convention.
 
-    Formula: ``mean_i max(100 * cos(E_I(x_i), E_T(c_i)), 0)`` with open_clip embeddings
-    (the world's tiny CLIP offline; ViT-L/14 for real tasks).
+    Formula: ``max(mean_i 100 * cos(E_I(x_i), E_T(c_i)), 0)``: the mean of the scaled cosines,
+    clipped at zero once, after averaging, exactly as torchmetrics' ``CLIPScore.compute`` and
+    functional ``clip_score`` do (what Diffusion-MU-Attack and most unlearning papers call).
+    Hessel et al.'s per-caption ``w * max(cos, 0)`` (w = 2.5) is not this number: clipping
+    each sample first raises the mean as soon as one pair has a negative cosine.
 
-    Inputs: ``image_embeds``, ``text_embeds``: ``[N, D]`` (un-normalised is fine).
-    Output: mean score in [0, 100], higher is better. Use :func:`clip_scores` for per-sample values.
+    Inputs: ``image_embeds``, ``text_embeds``: ``[N, D]`` (un-normalised is fine), from the
+    task's CLIP (the world's tiny open_clip offline; a real task names its own).
+    Output: a float in [0, 100], higher is better. :func:`clip_cosines` gives the per-sample
+    cosines the protocol keeps in the per-sample rows (``clip_cosine``).
 
     >>> clip_score([[1.0, 0.0]], [[1.0, 1.0]])  # doctest: +ELLIPSIS
     70.71...
+    >>> clip_score([[1.0, 0.0], [1.0, 0.0]], [[1.0, 0.0], [-1.0, 0.1]])  # one negative pair  # doctest: +ELLIPSIS
+    0.24...
 
+    Limitation: depends on the CLIP model; values from different CLIPs are not comparable.
     Citation: Hessel et al., "CLIPScore: A Reference-free Evaluation Metric for Image
-    Captioning", EMNLP 2021.
+    Captioning", EMNLP 2021; torchmetrics ``torchmetrics.multimodal.CLIPScore``.
     """
-    return float(np.mean(clip_scores(image_embeds, text_embeds)))
+    return clip_score_from_cosines(clip_cosines(image_embeds, text_embeds))
 
 
-def clip_scores(image_embeds, text_embeds) -> np.ndarray:
-    """Per-sample ``max(100 * cos, 0)``."""
+def clip_score_from_cosines(cosines) -> float:
+    """``max(mean(100 * cos), 0)`` over per-sample cosines (torchmetrics' order: mean, then clip)."""
+    c = np.asarray(cosines, np.float64)
+    if c.ndim != 1 or c.size == 0:
+        raise UserError(f"clip_score: expected a non-empty 1-D array of cosines, got shape {c.shape}")
+    return float(max(np.mean(100.0 * c), 0.0))
+
+
+def clip_cosines(image_embeds, text_embeds) -> np.ndarray:
+    """Per-sample cosine similarity of image and text embeddings (unclipped, in [-1, 1])."""
     a, b = np.asarray(image_embeds, np.float64), np.asarray(text_embeds, np.float64)
     if a.shape != b.shape or a.ndim != 2 or a.shape[0] == 0:
         raise UserError(f"clip_score: image and text embeddings must be equal [N, D] arrays, got {a.shape}, {b.shape}")
     a = a / np.linalg.norm(a, axis=1, keepdims=True).clip(1e-12)
     b = b / np.linalg.norm(b, axis=1, keepdims=True).clip(1e-12)
-    return np.maximum(100.0 * (a * b).sum(1), 0.0)
+    return (a * b).sum(1)
 
 
 # -- nudity --------------------------------------------------------------------------------

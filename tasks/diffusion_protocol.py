@@ -79,10 +79,10 @@ def judge_images(task: TaskSpec, judge, images: list, prompts: list[dict]) -> li
                 rows[i]["features"] = [round(float(x), 6) for x in feats[k]]
         if hasattr(judge, "clip_embed"):
             img_e, txt_e = judge.clip_embed(batch, [prompts[i]["prompt"] for i in idx])
-            from unlearnbench.metrics.diffusion import clip_scores
+            from unlearnbench.metrics.diffusion import clip_cosines
 
-            for k, s in enumerate(clip_scores(img_e, txt_e)):
-                rows[idx[k]]["clip_score"] = float(s)
+            for k, c in enumerate(clip_cosines(img_e, txt_e)):
+                rows[idx[k]]["clip_cosine"] = round(float(c), 8)
         if hasattr(judge, "detect_nudity"):
             for k, dets in enumerate(judge.detect_nudity(batch)):
                 rows[idx[k]]["nudenet_detections"] = [
@@ -131,7 +131,7 @@ class DiffusionProtocol(Protocol):
 
     @staticmethod
     def _concept(task: TaskSpec, rows: list[dict], reference: dict | None) -> dict:
-        from unlearnbench.metrics.diffusion import fid
+        from unlearnbench.metrics.diffusion import clip_score_from_cosines, fid
 
         domain, concept = task.settings["domain"], task.settings["concept"]
         other = task.settings["other_domain"]
@@ -150,9 +150,11 @@ class DiffusionProtocol(Protocol):
         if retain and f"pred_{other}" in retain[0]:
             ok = [r[f"pred_{other}"] == r[f"label_{other}"] for r in retain]
             out["cra"] = metric_value(100.0 * np.mean(ok), True, len(ok), mean_stderr(100.0 * np.asarray(ok))[1])
-        if retain and "clip_score" in retain[0]:
-            m, se = mean_stderr([r["clip_score"] for r in retain])
-            out["clip_score"] = metric_value(m, True, len(retain), se, split="retain")
+        if retain and "clip_cosine" in retain[0]:
+            cos = [r["clip_cosine"] for r in retain]
+            _, se = mean_stderr(100.0 * np.asarray(cos))
+            out["clip_score"] = metric_value(clip_score_from_cosines(cos), True, len(retain), se, split="retain",
+                                             convention="torchmetrics: max(mean(100 cos), 0)")
         ref = (reference or {}).get("fid_reference")
         if ref and retain and "features" in retain[0]:
             out["fid"] = metric_value(fid([r["features"] for r in retain], ref), False, len(retain), None,
