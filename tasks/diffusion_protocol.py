@@ -95,8 +95,9 @@ class DiffusionProtocol(Protocol):
 
     def infer(self, task: TaskSpec, model: Any, *, progress: bool = True) -> list[dict]:
         prompts = task_prompts(task)
+        judge = task_judge(task)  # loaded (and checked) before the images are generated
         images = generate(task, model, prompts, progress=progress)
-        judged = judge_images(task, task_judge(task), images, prompts)
+        judged = judge_images(task, judge, images, prompts)
         rows = []
         for p, j in zip(prompts, judged):
             row = {"split": p["split"], "index": p["index"], "prompt": p["prompt"], "seed": int(p["seed"]),
