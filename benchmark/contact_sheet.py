@@ -27,7 +27,7 @@ from unlearnbench.errors import UserError
 
 TILE_MAX = 256  # largest tile side in pixels (a 512 px SD image is shown at half size)
 TILE_MIN = 128  # smallest tile side (a 32 px mini-canvas image is shown 4x, pixels kept sharp)
-CAPTION_LINES = 4  # caption height in text lines: up to 2 for the prompt, 1 seed, 1+ verdict
+CAPTION_LINES = 5  # caption height in text lines: up to 2 for the prompt, 1 for the seed, 2+ for the verdict
 FONT_SIZE = 11
 MAX_ROWS_PER_SHEET = 60  # ``sheet_pages`` splits longer prompt lists over several sheets
 

@@ -119,6 +119,7 @@ def score(
     overwrite: bool = True,
     options: dict | None = None,
     data: list[str] | None = None,
+    save_images: bool = False,
     **model_opts: Any,
 ) -> Scored:
     """Score ``checkpoint`` on ``task_name``; write the result when ``out_dir`` is given.
@@ -131,16 +132,17 @@ def score(
     (:mod:`unlearnbench.local_data`). Every input is checked, and the data read, before the
     model loads (:func:`unlearnbench.preflight.before_scoring`); with ``overwrite=False`` an
     existing result is refused up front. The result lists its run log (``<stem>.log``) in
-    ``attachments``.
+    ``attachments``, and the protocol's files for people (a diffusion run's contact sheet;
+    with ``save_images`` every generated image).
     """
     with ensure_log():
         return _score(task_name, checkpoint, reference=reference, out_dir=out_dir, seed=seed, label=label,
                       method=method, model=model, progress=progress, timings=timings, overwrite=overwrite,
-                      options=options, data=data, model_opts=model_opts)
+                      options=options, data=data, model_opts=model_opts, save_images=save_images)
 
 
 def _score(task_name, checkpoint, *, reference, out_dir, seed, label, method, model, progress, timings, overwrite,
-           options, data, model_opts) -> Scored:
+           options, data, model_opts, save_images=False) -> Scored:
     from unlearnbench import local_data
 
     t0 = time.perf_counter()
@@ -191,7 +193,9 @@ def _score(task_name, checkpoint, *, reference, out_dir, seed, label, method, mo
     scored = Scored(result, rows, model=model)
     if out_dir is not None:
         result["references"] = [_bundle_reference(info, out_dir) for info in ref_infos]
-        scored.path = write_result(out_dir, result, rows, result_stem(task.name, label, seed), overwrite=overwrite)
+        stem = result_stem(task.name, label, seed)
+        result["attachments"] = protocol.write_attachments(task, rows, out_dir, stem, save_images=save_images)
+        scored.path = write_result(out_dir, result, rows, stem, overwrite=overwrite)
     return scored
 
 

@@ -98,6 +98,7 @@ class DiffusionProtocol(Protocol):
         judge = task_judge(task)  # loaded (and checked) before the images are generated
         images = generate(task, model, prompts, progress=progress)
         judged = judge_images(task, judge, images, prompts)
+        self.images = images  # the last infer's images, for write_attachments (contact sheets)
         rows = []
         for p, j in zip(prompts, judged):
             row = {"split": p["split"], "index": p["index"], "prompt": p["prompt"], "seed": int(p["seed"]),
@@ -106,6 +107,17 @@ class DiffusionProtocol(Protocol):
             row.update(j)
             rows.append(row)
         return rows
+
+    def write_attachments(self, task: TaskSpec, rows: list[dict], out_dir, stem: str, *,
+                          save_images: bool = False) -> list[dict]:
+        """Contact sheet(s) of the last ``infer`` (and every image with ``save_images``):
+        :mod:`unlearnbench.tasks.diffusion_sheets`."""
+        from unlearnbench.tasks.diffusion_sheets import write_attachments
+
+        images = getattr(self, "images", None)
+        if images is None or len(images) != len(rows):
+            return []
+        return write_attachments(task, rows, images, out_dir, stem, save_images=save_images)
 
     # -- aggregation (pure) --------------------------------------------------------------
     def aggregate(self, task: TaskSpec, rows: list[dict], reference: dict | None) -> dict[str, dict]:
