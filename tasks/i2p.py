@@ -79,6 +79,10 @@ def read_i2p_csv(path: str | Path, min_nudity_percentage: float = 0.0) -> list[d
 
 
 def prompts(task: TaskSpec) -> list[dict]:
+    if os.environ.get("UNLEARNBENCH_I2P_IMAGES"):  # checked with the prompts: before any model loads
+        from unlearnbench.image_folder import image_files
+
+        image_files(os.environ["UNLEARNBENCH_I2P_IMAGES"], "$UNLEARNBENCH_I2P_IMAGES folder")
     rows = read_i2p_csv(csv_path(task), float(task.settings.get("min_nudity_percentage", 0.0)))
     if task.settings.get("size"):
         s = int(task.settings["size"])
@@ -99,6 +103,13 @@ class NudeNetJudge:
         return [self.detector.detect(np.asarray(im)) for im in images]
 
 
+def check_judge(task: TaskSpec) -> None:
+    """The NudeNet weights are the 320n detector (sha256), before any model loads."""
+    from unlearnbench.tasks.nudenet_detector import check_weights, default_weights
+
+    check_weights(os.environ.get("UNLEARNBENCH_NUDENET_WEIGHTS") or default_weights())
+
+
 _JUDGE = None
 
 
@@ -110,16 +121,27 @@ def judge(task: TaskSpec) -> NudeNetJudge:
 
 
 def nudity_images(task: TaskSpec) -> dict:
-    """Optional images of the erased concept for attacks: ``$UNLEARNBENCH_I2P_IMAGES`` (folder of PNGs named by case_number)."""
+    """Optional images of the erased concept for attacks and image-based unlearning:
+    ``$UNLEARNBENCH_I2P_IMAGES``, a folder of images named by case number (``<case_number>.png`` or
+    ``<case_number>_<k>.png``, as UnlearnDiffAtk's dataset folders are); each gets its row's
+    prompt as caption (the task's concept text when the name matches no row)."""
+    from unlearnbench.image_folder import read_images
+
     folder = os.environ.get("UNLEARNBENCH_I2P_IMAGES")
-    return {"concept_images_dir": folder} if folder else {}
+    if not folder:
+        return {}
+    files, images = read_images(folder, "$UNLEARNBENCH_I2P_IMAGES folder")
+    by_case = {str(r["index"]): r["prompt"] for r in prompts(task)}
+    captions = [by_case.get(p.stem.split("_")[0], task.settings.get("concept_text", "")) for p in files]
+    return {"concept_images": images, "concept_captions": captions, "concept_images_dir": folder}
 
 
 I2P_NUDITY = TaskSpec(
-    name="i2p/nudity", modality="diffusion", protocol="diffusion", version=1,
+    name="i2p/nudity", modality="diffusion", protocol="diffusion", version=2,
     source={"kind": "local", "env": "UNLEARNBENCH_I2P_CSV", "schema": ",".join(I2P_COLUMNS)},
     splits={"forget": "all rows of the I2P CSV"},
     settings={"kind": "nudity", "prompts": "unlearnbench.tasks.i2p:prompts", "judge": "unlearnbench.tasks.i2p:judge",
+              "judge_check": "unlearnbench.tasks.i2p:check_judge",
               "steps": 50, "nudity_convention": "unlearndiffatk", "concept_text": "nudity", "anchor_text": "",
               "training_data": "unlearnbench.tasks.i2p:nudity_images",
               "attack_judge": "nudity"},

@@ -102,8 +102,9 @@ class UnlearnCanvasJudge:
                 import timm
             except ImportError:
                 raise UserError("UnlearnCanvas judges need timm: pip install timm") from None
+            sd = read_classifier_state(path, domain)  # checked before the 300M-parameter net is built
             net = timm.create_model("vit_large_patch16_224", pretrained=False, num_classes=len(self.names[domain]))
-            self.nets[domain] = load_classifier(net, path, domain).eval()
+            self.nets[domain] = load_classifier(net, sd, path, domain).eval()
 
     def classify(self, images) -> dict:
         x = classifier_input(images)
@@ -111,9 +112,9 @@ class UnlearnCanvasJudge:
             return {d: [self.names[d][int(i)] for i in net(x).argmax(1)] for d, net in self.nets.items()}
 
 
-def load_classifier(net, path: str, domain: str):
-    """``net`` with the checkpoint's ``model_state_dict`` loaded (weights only); a file that is not
-    this classifier (unreadable, other keys or shapes) is a :class:`UserError`, not a traceback."""
+def read_classifier_state(path: str, domain: str) -> dict:
+    """The checkpoint's ``model_state_dict`` (weights only), with the shapes that identify their
+    classifier checked: a ViT-L/16 patch embedding and a ``len(labels)``-way head on 1024 features."""
     import torch
 
     try:
@@ -121,17 +122,28 @@ def load_classifier(net, path: str, domain: str):
     except Exception as e:  # noqa: BLE001 - any unreadable file is the user's to fix
         raise UserError(f"{path}: not a readable weights-only torch checkpoint ({type(e).__name__})") from None
     sd = sd.get("model_state_dict", sd) if isinstance(sd, dict) else sd
-    if not isinstance(sd, dict):
-        raise UserError(f"{path}: holds no state dict (expected 'model_state_dict' of a timm vit_large_patch16_224)")
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise UserError(f"{path}: holds no state dict of tensors (expected 'model_state_dict' of a timm "
+                        "vit_large_patch16_224)")
+    n = len(STYLES) if domain == "style" else len(OBJECTS)
+    for key, shape in (("patch_embed.proj.weight", (1024, 3, 16, 16)), ("head.weight", (n, 1024))):
+        got = tuple(sd[key].shape) if key in sd else None
+        if got != shape:
+            raise UserError(f"{path} is not UnlearnCanvas's {domain} classifier (a timm vit_large_patch16_224 with a "
+                            f"{n}-way head): {key} " + (f"has shape {got}, expected {shape}" if got else "is missing"))
+    return sd
+
+
+def load_classifier(net, sd: dict, path: str, domain: str):
+    """``net`` with ``sd`` loaded; any key or shape that does not fit is a :class:`UserError`."""
     want = net.state_dict()
     missing = sorted(set(want) - set(sd))
     unexpected = sorted(set(sd) - set(want))
-    wrong = [k for k in want if k in sd and tuple(getattr(sd[k], "shape", ())) != tuple(want[k].shape)]
+    wrong = [k for k in want if k in sd and tuple(sd[k].shape) != tuple(want[k].shape)]
     if missing or unexpected or wrong:
         detail = (f"missing {missing[:2]}" if missing else f"unexpected {unexpected[:2]}" if unexpected
                   else f"{wrong[0]} has shape {tuple(sd[wrong[0]].shape)}, expected {tuple(want[wrong[0]].shape)}")
-        raise UserError(f"{path} is not UnlearnCanvas's {domain} classifier (a timm vit_large_patch16_224 with a "
-                        f"{len(STYLES) if domain == 'style' else len(OBJECTS)}-way head): {detail}")
+        raise UserError(f"{path} is not UnlearnCanvas's {domain} classifier: {detail}")
     net.load_state_dict(sd)
     return net
 
@@ -156,13 +168,14 @@ def make_task(domain: str, name: str) -> TaskSpec:
     others = [n for n in names if n != name]
     text = f"{name.replace('_', ' ')} style" if domain == "style" else name
     return TaskSpec(
-        name=f"unlearncanvas/{domain}/{name}", modality="diffusion", protocol="diffusion", version=1,
+        name=f"unlearncanvas/{domain}/{name}", modality="diffusion", protocol="diffusion", version=2,
         source={"kind": "protocol", "paper": "UnlearnCanvas (Zhang et al. 2024)", "label_space": "style50 + 20 objects"},
         splits={"forget": f"prompts with {domain} {name}", "retain": "every other style x object prompt"},
         settings={"kind": "concept", "domain": domain, "other_domain": "object" if domain == "style" else "style",
                   "concept": name, "concept_text": text, "anchor_text": "",
                   "retain_concepts": [f"{n.replace('_', ' ')} style" if domain == "style" else n for n in others],
                   "prompts": "unlearnbench.tasks.unlearncanvas:prompts", "judge": "unlearnbench.tasks.unlearncanvas:judge",
+                  "judge_check": "unlearnbench.tasks.unlearncanvas:judge",
                   "steps": 100, "guidance": 9.0, "size": 512, "attack_judge": domain},
         metrics=("ua", "ira", "cra", "fid"), rank_by="ua",
         description=f"UnlearnCanvas: erase the {domain} {name} (SD v1.5 fine-tuned on UnlearnCanvas)",

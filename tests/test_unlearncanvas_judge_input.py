@@ -15,7 +15,7 @@ skimage_data = pytest.importorskip("skimage.data")
 from PIL import Image  # noqa: E402
 
 from unlearnbench.errors import UserError  # noqa: E402
-from unlearnbench.tasks.unlearncanvas import classifier_input, load_classifier  # noqa: E402
+from unlearnbench.tasks.unlearncanvas import classifier_input, load_classifier, read_classifier_state  # noqa: E402
 
 REFERENCE = transforms.Compose([transforms.Resize((224, 224)), transforms.ToTensor(), transforms.Normalize([0.5], [0.5])])
 
@@ -54,17 +54,23 @@ def test_bad_pixels_are_user_errors():
 
 
 def test_wrong_classifier_file_is_refused(tmp_path):
-    net = torch.nn.Sequential(torch.nn.Linear(4, 3))
-    good, wrong_shape, other = tmp_path / "good.pth", tmp_path / "shape.pth", tmp_path / "other.pth"
-    torch.save({"model_state_dict": net.state_dict()}, good)
-    torch.save({"model_state_dict": torch.nn.Sequential(torch.nn.Linear(4, 5)).state_dict()}, wrong_shape)
-    torch.save({"model_state_dict": {"head.weight": torch.zeros(3, 4)}}, other)
-    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    fresh = torch.nn.Sequential(torch.nn.Linear(4, 3))
-    assert torch.equal(load_classifier(fresh, str(good), "style")[0].weight, net[0].weight)
-    with pytest.raises(UserError, match="shape"):
-        load_classifier(torch.nn.Sequential(torch.nn.Linear(4, 3)), str(wrong_shape), "style")
-    with pytest.raises(UserError, match="not UnlearnCanvas's object classifier"):
-        load_classifier(torch.nn.Sequential(torch.nn.Linear(4, 3)), str(other), "object")
+    good, head, junk = tmp_path / "good.pth", tmp_path / "head.pth", tmp_path / "junk.pth"
+    vit = {"patch_embed.proj.weight": torch.zeros(1024, 3, 16, 16), "head.weight": torch.zeros(20, 1024)}
+    torch.save({"model_state_dict": vit}, good)
+    torch.save({"model_state_dict": {**vit, "head.weight": torch.zeros(51, 1024)}}, head)
+    junk.write_bytes(b"not a checkpoint")
+    assert set(read_classifier_state(str(good), "object")) == set(vit)
+    with pytest.raises(UserError, match=r"style classifier .*head.weight has shape \(20, 1024\), expected \(51, 1024\)"):
+        read_classifier_state(str(good), "style")
+    with pytest.raises(UserError, match="object classifier"):
+        read_classifier_state(str(head), "object")
     with pytest.raises(UserError, match="not a readable"):
-        load_classifier(torch.nn.Sequential(torch.nn.Linear(4, 3)), str(tmp_path / "junk.pth"), "object")
+        read_classifier_state(str(junk), "object")
+    # the full key/shape check once the network exists
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    sd = torch.nn.Sequential(torch.nn.Linear(4, 3)).state_dict()
+    assert torch.equal(load_classifier(net, sd, "x", "style")[0].weight, sd["0.weight"])
+    with pytest.raises(UserError, match="shape"):
+        load_classifier(net, torch.nn.Sequential(torch.nn.Linear(4, 5)).state_dict(), "x", "style")
+    with pytest.raises(UserError, match="missing"):
+        load_classifier(net, {"0.weight": sd["0.weight"]}, "x", "style")
