@@ -158,6 +158,7 @@ def _score(task_name, checkpoint, *, reference, out_dir, seed, label, method, mo
             ref_payload, info = load_reference(reference, task)
             ref_infos.append(info)
         data_hash = protocol.data_hash(task)  # loads and checks every split before the model loads
+        protocol.preflight(task)  # the task's judges (diffusion), before the model loads
         seed_everything(seed)
         if model is None:
             model = load_model(task, checkpoint, **model_opts)
@@ -235,6 +236,7 @@ def build_reference(task_name: str, checkpoint: str, out_file: str | os.PathLike
     with local_data.using(task, local_data.parse(data)):
         check_task_data(task)
         protocol.data_hash(task)  # the data is checked before the model loads
+        protocol.preflight(task)
         seed_everything(check_seed(seed))
         model = load_model(task, checkpoint, **model_opts)
         with thread_policy(model):

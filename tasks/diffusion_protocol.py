@@ -5,8 +5,8 @@ A diffusion task's ``settings`` name two plug-ins as ``"module:function"`` strin
 * ``prompts``: ``f(task) -> [ {split, index, prompt, seed, guidance, width, height, labels} ]``
   (``split`` is ``forget`` or ``retain``; ``labels`` maps a domain, e.g. ``style``, to the
   prompted class);
-* ``judge_check`` (optional): ``f(task)`` that checks the judge's files cheaply and raises
-  :class:`UserError` (run before the model loads);
+* ``judge_check`` (optional): ``f(task)`` that checks the judge's files and raises
+  :class:`UserError` (``preflight``: run by ``score`` before the model loads);
 * ``judge``: ``f(task) -> Judge`` with any of ``classify(images) -> {domain: labels}``,
   ``features(images) -> [N, D]`` (FID), ``clip_embed(images, prompts) -> (img, txt)``,
   ``detect_nudity(images) -> [[{class, score}]]`` and ``fid_reference(task) -> {mu, sigma, sha256}``.
@@ -197,11 +197,13 @@ class DiffusionProtocol(Protocol):
             data.update(resolve(extra)(task))
         return data
 
-    def data_hash(self, task: TaskSpec) -> str | None:
-        """Hash of the prompt rows; also runs the task's ``judge_check`` (a judge file that is not
-        the expected model fails here, before any model loads or image is generated)."""
+    def preflight(self, task: TaskSpec) -> None:
+        """The task's ``judge_check``: a judge file that is not the expected model fails here,
+        before any model loads or image is generated."""
         if task.settings.get("judge_check"):
             resolve(task.settings["judge_check"])(task)
+
+    def data_hash(self, task: TaskSpec) -> str | None:
         blob = json.dumps(task_prompts(task), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
