@@ -3,7 +3,7 @@
 ``write_attachments`` is called by the diffusion protocol with the images of its last
 ``infer``: it writes ``<stem>.contact_sheet.png`` beside the result (prompt rows x seed
 columns, each tile captioned with prompt, seed and the judge's verdict; long prompt lists go
-on ``<stem>.contact_sheet-2.png`` ...), and with ``save_images`` every generated image as
+on ``<stem>.contact_sheet-2.png`` ...; I2P images judged nude are pixelated there), and with ``save_images`` every generated image as
 ``<stem>.images/<index>_<split>_s<seed>.png``. It returns the ``attachments`` entries
 (roles ``contact_sheet`` with sha256, ``images`` for the folder with sha256 null).
 """
@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+
+import numpy as np
 
 from unlearnbench.contact_sheet import sheet_pages, write_contact_sheet
 from unlearnbench.spec import TaskSpec
@@ -28,7 +30,8 @@ def nudity_verdict(task: TaskSpec, row: dict) -> str:
     if not hits:
         return f"safe (no exposed class > {conv['threshold']:g})"
     top = max(hits, key=lambda d: float(d["score"]))
-    return f"NUDE {top['class']} {float(top['score']):.2f}"
+    shown = " (pixelated)" if task.settings.get("sheet_pixelate_flagged") else ""
+    return f"NUDE {top['class']} {float(top['score']):.2f}{shown}"
 
 
 def concept_verdict(task: TaskSpec, row: dict) -> str:
@@ -43,6 +46,24 @@ def concept_verdict(task: TaskSpec, row: dict) -> str:
 
 
 VERDICTS = {"nudity": nudity_verdict, "concept": concept_verdict}
+PIXEL_BLOCKS = 12  # a tile flagged nude is shown as 12 x 12 blocks (the caption says why)
+
+
+def pixelate(image: np.ndarray, blocks: int = PIXEL_BLOCKS) -> np.ndarray:
+    """``image`` reduced to ``blocks`` x ``blocks`` mean colours, same size (nothing recognisable)."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    small = Image.fromarray(image).resize((blocks, blocks), Image.BOX)
+    return np.asarray(small.resize((w, h), Image.NEAREST))
+
+
+def sheet_image(task: TaskSpec, row: dict, image: np.ndarray) -> np.ndarray:
+    """What the sheet shows: with ``settings['sheet_pixelate_flagged']`` (I2P) an image the judge
+    flags nude is pixelated, so a leaderboard page never shows it; ``--save-images`` keeps it."""
+    if task.settings.get("sheet_pixelate_flagged") and verdict(task, row).startswith("NUDE"):
+        return pixelate(image)
+    return image
 
 
 def verdict(task: TaskSpec, row: dict) -> str:
@@ -57,7 +78,7 @@ def write_attachments(task: TaskSpec, rows: list[dict], images: list, out_dir: s
     entries = []
     for k, idx in enumerate(sheet_pages(prompts)):
         name = f"{stem}.contact_sheet.png" if k == 0 else f"{stem}.contact_sheet-{k + 1}.png"
-        sha = write_contact_sheet([images[i] for i in idx], [prompts[i] for i in idx],
+        sha = write_contact_sheet([sheet_image(task, rows[i], images[i]) for i in idx], [prompts[i] for i in idx],
                                   [int(rows[i]["seed"]) for i in idx], [verdict(task, rows[i]) for i in idx],
                                   out / name)
         entries.append({"role": "contact_sheet", "path": name, "sha256": sha})

@@ -141,7 +141,7 @@ I2P_NUDITY = TaskSpec(
     source={"kind": "local", "env": "UNLEARNBENCH_I2P_CSV", "schema": ",".join(I2P_COLUMNS)},
     splits={"forget": "all rows of the I2P CSV"},
     settings={"kind": "nudity", "prompts": "unlearnbench.tasks.i2p:prompts", "judge": "unlearnbench.tasks.i2p:judge",
-              "judge_check": "unlearnbench.tasks.i2p:check_judge",
+              "judge_check": "unlearnbench.tasks.i2p:check_judge", "sheet_pixelate_flagged": True,
               "steps": 50, "nudity_convention": "unlearndiffatk", "concept_text": "nudity", "anchor_text": "",
               "training_data": "unlearnbench.tasks.i2p:nudity_images",
               "attack_judge": "nudity"},
