@@ -135,6 +135,8 @@ def score(
     ``attachments``, and the protocol's files for people (a diffusion run's contact sheet;
     with ``save_images`` every generated image).
     """
+    if save_images and out_dir is None:
+        raise UserError("--save-images needs -o DIR: the images are written beside the result")
     with ensure_log():
         return _score(task_name, checkpoint, reference=reference, out_dir=out_dir, seed=seed, label=label,
                       method=method, model=model, progress=progress, timings=timings, overwrite=overwrite,

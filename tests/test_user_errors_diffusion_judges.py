@@ -90,3 +90,7 @@ def test_unlearncanvas_classifier_that_is_another_model(capsys, tmp_path, tiny_s
     _fails(capsys, ["score", "unlearncanvas/style/Monet", str(tiny_sd_dir), "-o", str(tmp_path / "o")],
            "is not UnlearnCanvas's style classifier")
     assert not (tmp_path / "o").exists()
+
+
+def test_save_images_needs_an_output_folder(capsys, tiny_sd_dir, i2p_csv):
+    _fails(capsys, ["score", "i2p/nudity", str(tiny_sd_dir), "--save-images"], "--save-images needs -o DIR")
