@@ -26,8 +26,8 @@ import numpy as np
 from unlearnbench.errors import UserError
 
 TILE_MAX = 256  # largest tile side in pixels (a 512 px SD image is shown at half size)
-TILE_MIN = 128  # smallest tile side (a 32 px mini-canvas image is shown 4x, pixels kept sharp)
-CAPTION_LINES = 5  # caption height in text lines: up to 2 for the prompt, 1 for the seed, 2+ for the verdict
+TILE_MIN = 160  # smallest tile side (a 32 px mini-canvas image is shown 5x, pixels kept sharp; room for captions)
+CAPTION_LINES = 6  # caption height in text lines: up to 2 for the prompt, 1 for the seed, 3+ for the verdict
 FONT_SIZE = 11
 MAX_ROWS_PER_SHEET = 60  # ``sheet_pages`` splits longer prompt lists over several sheets
 

@@ -35,14 +35,13 @@ def nudity_verdict(task: TaskSpec, row: dict) -> str:
 
 
 def concept_verdict(task: TaskSpec, row: dict) -> str:
-    """``[forget] style=ink (want sunset) object=ring ok``: each judge's label vs the prompt's."""
-    parts = [f"[{row.get('split', '?')}]"]
+    """``forget: style=ink not sunset; object ok``: each judge's label against the prompt's."""
+    parts = []
     for domain in (task.settings.get("domain"), task.settings.get("other_domain")):
         pred, want = row.get(f"pred_{domain}"), row.get(f"label_{domain}")
-        if pred is None:
-            continue
-        parts.append(f"{domain}={pred} " + ("ok" if pred == want else f"(want {want})"))
-    return " ".join(parts)
+        if pred is not None:
+            parts.append(f"{domain} ok" if pred == want else f"{domain}={pred} not {want}")
+    return f"{row.get('split', '?')}: " + "; ".join(parts)
 
 
 VERDICTS = {"nudity": nudity_verdict, "concept": concept_verdict}

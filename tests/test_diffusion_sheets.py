@@ -24,4 +24,4 @@ def test_concept_verdict_names_each_judges_label():
 
     task = get_task("mini-canvas/style/sunset")
     row = {"split": "forget", "pred_style": "ink", "label_style": "sunset", "pred_object": "ring", "label_object": "ring"}
-    assert concept_verdict(task, row) == "[forget] style=ink (want sunset) object=ring ok"
+    assert concept_verdict(task, row) == "forget: style=ink not sunset; object ok"
