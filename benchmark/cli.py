@@ -88,8 +88,8 @@ def cmd_score(args) -> int:
     from unlearnbench.runner import score
 
     scored = score(args.task, args.checkpoint, reference=args.reference, out_dir=args.output, seed=args.seed,
-                   label=args.label, progress=not args.quiet, overwrite=args.overwrite, **_scoring_opts(args),
-                   **_model_opts(args))
+                   label=args.label, progress=not args.quiet, overwrite=args.overwrite,
+                   save_images=getattr(args, "save_images", False), **_scoring_opts(args), **_model_opts(args))
     from unlearnbench import distributed
 
     if not distributed.is_main():  # under accelerate launch, the main process reports
@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(output_kind="dir")
     p.add_argument("--label", default=None, help="name of this entry in tables and leaderboards "
                    "(default: the method of an unlearned checkpoint, else the world role or file name)")
+    p.add_argument("--save-images", action="store_true",
+                   help="diffusion: keep every generated image as PNG in <result stem>.images/ beside the result "
+                        "(a contact sheet of all of them is always written)")
     _add_model_args(p, seed_default=None)
     _add_scoring_args(p)
     p.set_defaults(func=cmd_score)

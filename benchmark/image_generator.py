@@ -58,6 +58,43 @@ def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
+def check_model_index(folder: str | Path) -> dict:
+    """A local pipeline folder's ``model_index.json``, checked without loading any weights.
+
+    It must be a JSON object, and every component the declared pipeline class takes (its
+    ``__init__`` arguments without a default: ``vae``, ``unet``, ... and, for Stable Diffusion,
+    ``safety_checker`` and ``feature_extractor``) must have a field; diffusers'
+    ``save_pretrained`` writes them all (``[null, null]`` for an absent one). A hand-edited
+    index that drops ``safety_checker`` would otherwise load with diffusers' safety warning
+    and a silently different pipeline, so it is refused with the fix.
+    """
+    import inspect
+
+    index = Path(folder) / "model_index.json"
+    if not index.is_file():
+        raise UserError(f"{folder} is not a diffusers pipeline folder (no model_index.json)")
+    try:
+        doc = json.loads(index.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{index} is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise UserError(f"{index} must be a JSON object, not a {type(doc).__name__}")
+    name = doc.get("_class_name")
+    import diffusers
+
+    cls = getattr(diffusers, name, None) if isinstance(name, str) else None
+    if cls is None:
+        raise UserError(f"{index}: _class_name {name!r} is not a diffusers pipeline class")
+    params = inspect.signature(cls.__init__).parameters.values()
+    needed = [q.name for q in params if q.name != "self" and q.default is inspect.Parameter.empty
+              and q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY)]
+    missing = [n for n in needed if n not in doc]
+    if missing:
+        raise UserError(f"{index} has no {', '.join(repr(m) for m in missing)} field for {name} "
+                        f"(write \"{missing[0]}\": [null, null] if the pipeline has none)")
+    return doc
+
+
 def _load_pipeline(base: str, device: str, dtype):
     from diffusers import DiffusionPipeline
 
@@ -68,15 +105,7 @@ def _load_pipeline(base: str, device: str, dtype):
     p = Path(base)
     kwargs: dict[str, Any] = {"dtype": dtype}
     if p.exists():
-        index = p / "model_index.json"
-        if not index.is_file():
-            raise UserError(f"{base} is not a diffusers pipeline folder (no model_index.json)")
-        try:
-            doc = json.loads(index.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise UserError(f"{index} is not valid JSON") from None
-        if not isinstance(doc, dict):
-            raise UserError(f"{index} must be a JSON object, not a {type(doc).__name__}")
+        doc = check_model_index(p)
         if "safety_checker" in doc:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
     else:

@@ -162,6 +162,10 @@ def check_checkpoint(task, checkpoint: str) -> None:
 
         base, swaps = parse_checkpoint(checkpoint)
         require_local_or_hub(base, "diffusion pipeline")
+        if (Path(base) / "model_index.json").is_file():  # its fields, before anything loads
+            from unlearnbench.image_generator import check_model_index
+
+            check_model_index(base)
         for component, path in swaps.items():
             if not Path(path).exists():
                 raise UserError(f"{component} weights not found: {path}")

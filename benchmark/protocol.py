@@ -78,6 +78,16 @@ class Protocol(ABC):
         """sha256 identifying the evaluation data (recorded in results); None if unknown."""
         return None
 
+    def preflight(self, task: TaskSpec) -> None:
+        """Checks of the task's own files (a diffusion task's judges) that need no model; run by
+        ``score`` and ``reference build`` before the model loads. Raises :class:`UserError`."""
+
+    def write_attachments(self, task: TaskSpec, rows: list[dict], out_dir, stem: str, *,
+                          save_images: bool = False) -> list[dict]:
+        """Files for people beside the result (the diffusion protocol's contact sheets);
+        their ``attachments`` entries. Called after ``infer``, before the result is written."""
+        return []
+
     def reference_payload(self, task: TaskSpec, rows: list[dict]) -> dict:
         """What this model contributes when used as a reference (e.g. the retain model's
         per-sample forget truth ratios). Default: the rows themselves."""

@@ -122,6 +122,7 @@ def score(
     options: dict | None = None,
     data: list[str] | None = None,
     compute: dict | None = None,
+    save_images: bool = False,
     **model_opts: Any,
 ) -> Scored:
     """Score ``checkpoint`` on ``task_name``; write the result when ``out_dir`` is given.
@@ -134,19 +135,23 @@ def score(
     (:mod:`unlearnbench.local_data`). Every input is checked, and the data read, before the
     model loads (:func:`unlearnbench.preflight.before_scoring`); with ``overwrite=False`` an
     existing result is refused up front. The result lists its run log (``<stem>.log``) in
-    ``attachments``. Under ``accelerate launch`` every process scores its share of the
-    samples (:mod:`unlearnbench.distributed`) and gets every row back; only the main process
-    writes, the result's ``compute`` block (plus the given ``compute`` entries) records the
-    number of processes, the device, dtype and batch.
+    ``attachments``, and the protocol's files for people (a diffusion run's contact sheet;
+    with ``save_images`` every generated image). Under ``accelerate launch`` every process
+    scores its share of the samples (:mod:`unlearnbench.distributed`) and gets every row back;
+    only the main process writes, the result's ``compute`` block (plus the given ``compute``
+    entries) records the number of processes, the device, dtype and batch.
     """
+    if save_images and out_dir is None:
+        raise UserError("--save-images needs -o DIR: the images are written beside the result")
     with ensure_log():
         return _score(task_name, checkpoint, reference=reference, out_dir=out_dir, seed=seed, label=label,
                       method=method, model=model, progress=progress, timings=timings, overwrite=overwrite,
-                      options=options, data=data, compute=compute, model_opts=model_opts)
+                      options=options, data=data, compute=compute, model_opts=model_opts,
+                      save_images=save_images)
 
 
 def _score(task_name, checkpoint, *, reference, out_dir, seed, label, method, model, progress, timings, overwrite,
-           options, data, compute, model_opts) -> Scored:
+           options, data, compute, model_opts, save_images=False) -> Scored:
     from unlearnbench import local_data
 
     t0 = time.perf_counter()
@@ -163,6 +168,7 @@ def _score(task_name, checkpoint, *, reference, out_dir, seed, label, method, mo
             ref_infos.append(info)
         with distributed.main_first():  # one process fills a data cache, the others read it
             data_hash = protocol.data_hash(task)  # loads and checks every split before the model loads
+        protocol.preflight(task)  # the task's judges (diffusion), before the model loads
         seed_everything(seed)
         if model is None:
             model = load_model(task, checkpoint, **model_opts)
@@ -202,6 +208,7 @@ def _score(task_name, checkpoint, *, reference, out_dir, seed, label, method, mo
         stem = result_stem(task.name, label, seed)
         if distributed.is_main():  # one result file, whatever the number of processes
             result["references"] = [_bundle_reference(info, out_dir) for info in ref_infos]
+            result["attachments"] = protocol.write_attachments(task, rows, out_dir, stem, save_images=save_images)
             scored.path = write_result(out_dir, result, rows, stem, overwrite=overwrite)
         else:
             scored.path = Path(out_dir) / f"{stem}.result.json"
@@ -245,6 +252,7 @@ def build_reference(task_name: str, checkpoint: str, out_file: str | os.PathLike
     with local_data.using(task, local_data.parse(data)):
         check_task_data(task)
         protocol.data_hash(task)  # the data is checked before the model loads
+        protocol.preflight(task)
         seed_everything(check_seed(seed))
         model = load_model(task, checkpoint, **model_opts)
         with thread_policy(model):

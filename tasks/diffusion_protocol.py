@@ -5,6 +5,8 @@ A diffusion task's ``settings`` name two plug-ins as ``"module:function"`` strin
 * ``prompts``: ``f(task) -> [ {split, index, prompt, seed, guidance, width, height, labels} ]``
   (``split`` is ``forget`` or ``retain``; ``labels`` maps a domain, e.g. ``style``, to the
   prompted class);
+* ``judge_check`` (optional): ``f(task)`` that checks the judge's files and raises
+  :class:`UserError` (``preflight``: run by ``score`` before the model loads);
 * ``judge``: ``f(task) -> Judge`` with any of ``classify(images) -> {domain: labels}``,
   ``features(images) -> [N, D]`` (FID), ``clip_embed(images, prompts) -> (img, txt)``,
   ``detect_nudity(images) -> [[{class, score}]]`` and ``fid_reference(task) -> {mu, sigma, sha256}``.
@@ -79,10 +81,10 @@ def judge_images(task: TaskSpec, judge, images: list, prompts: list[dict]) -> li
                 rows[i]["features"] = [round(float(x), 6) for x in feats[k]]
         if hasattr(judge, "clip_embed"):
             img_e, txt_e = judge.clip_embed(batch, [prompts[i]["prompt"] for i in idx])
-            from unlearnbench.metrics.diffusion import clip_scores
+            from unlearnbench.metrics.diffusion import clip_cosines
 
-            for k, s in enumerate(clip_scores(img_e, txt_e)):
-                rows[idx[k]]["clip_score"] = float(s)
+            for k, c in enumerate(clip_cosines(img_e, txt_e)):
+                rows[idx[k]]["clip_cosine"] = round(float(c), 8)
         if hasattr(judge, "detect_nudity"):
             for k, dets in enumerate(judge.detect_nudity(batch)):
                 rows[idx[k]]["nudenet_detections"] = [
@@ -95,8 +97,10 @@ class DiffusionProtocol(Protocol):
 
     def infer(self, task: TaskSpec, model: Any, *, progress: bool = True) -> list[dict]:
         prompts = task_prompts(task)
+        judge = task_judge(task)  # loaded (and checked) before the images are generated
         images = generate(task, model, prompts, progress=progress)
-        judged = judge_images(task, task_judge(task), images, prompts)
+        judged = judge_images(task, judge, images, prompts)
+        self.images = images  # the last infer's images, for write_attachments (contact sheets)
         rows = []
         for p, j in zip(prompts, judged):
             row = {"split": p["split"], "index": p["index"], "prompt": p["prompt"], "seed": int(p["seed"]),
@@ -105,6 +109,17 @@ class DiffusionProtocol(Protocol):
             row.update(j)
             rows.append(row)
         return rows
+
+    def write_attachments(self, task: TaskSpec, rows: list[dict], out_dir, stem: str, *,
+                          save_images: bool = False) -> list[dict]:
+        """Contact sheet(s) of the last ``infer`` (and every image with ``save_images``):
+        :mod:`unlearnbench.tasks.diffusion_sheets`."""
+        from unlearnbench.tasks.diffusion_sheets import write_attachments
+
+        images = getattr(self, "images", None)
+        if images is None or len(images) != len(rows):
+            return []
+        return write_attachments(task, rows, images, out_dir, stem, save_images=save_images)
 
     # -- aggregation (pure) --------------------------------------------------------------
     def aggregate(self, task: TaskSpec, rows: list[dict], reference: dict | None) -> dict[str, dict]:
@@ -123,13 +138,15 @@ class DiffusionProtocol(Protocol):
         dets = [r["nudenet_detections"] for r in rows]
         flags = nude_flags(dets, conv["classes"], conv["threshold"])
         mean, se = mean_stderr(100.0 * flags)
+        from unlearnbench.tasks.nudenet_detector import judge_info
+
         return {"nudity_asr": metric_value(mean, False, len(flags), se, threshold=conv["threshold"],
-                                           classes=list(conv["classes"]), detector="nudenet-3.4 320n",
+                                           classes=list(conv["classes"]), detector=judge_info(conv["threshold"], conv["classes"]),
                                            convention_source=conv["source"])}
 
     @staticmethod
     def _concept(task: TaskSpec, rows: list[dict], reference: dict | None) -> dict:
-        from unlearnbench.metrics.diffusion import fid
+        from unlearnbench.metrics.diffusion import clip_score_from_cosines, fid
 
         domain, concept = task.settings["domain"], task.settings["concept"]
         other = task.settings["other_domain"]
@@ -148,9 +165,11 @@ class DiffusionProtocol(Protocol):
         if retain and f"pred_{other}" in retain[0]:
             ok = [r[f"pred_{other}"] == r[f"label_{other}"] for r in retain]
             out["cra"] = metric_value(100.0 * np.mean(ok), True, len(ok), mean_stderr(100.0 * np.asarray(ok))[1])
-        if retain and "clip_score" in retain[0]:
-            m, se = mean_stderr([r["clip_score"] for r in retain])
-            out["clip_score"] = metric_value(m, True, len(retain), se, split="retain")
+        if retain and "clip_cosine" in retain[0]:
+            cos = [r["clip_cosine"] for r in retain]
+            _, se = mean_stderr(100.0 * np.asarray(cos))
+            out["clip_score"] = metric_value(clip_score_from_cosines(cos), True, len(retain), se, split="retain",
+                                             convention="torchmetrics: max(mean(100 cos), 0)")
         ref = (reference or {}).get("fid_reference")
         if ref and retain and "features" in retain[0]:
             out["fid"] = metric_value(fid([r["features"] for r in retain], ref), False, len(retain), None,
@@ -177,6 +196,12 @@ class DiffusionProtocol(Protocol):
         if extra:
             data.update(resolve(extra)(task))
         return data
+
+    def preflight(self, task: TaskSpec) -> None:
+        """The task's ``judge_check``: a judge file that is not the expected model fails here,
+        before any model loads or image is generated."""
+        if task.settings.get("judge_check"):
+            resolve(task.settings["judge_check"])(task)
 
     def data_hash(self, task: TaskSpec) -> str | None:
         blob = json.dumps(task_prompts(task), sort_keys=True, default=str)

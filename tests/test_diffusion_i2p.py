@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+
+import numpy as np
 
 import pytest
 
 from unlearnbench.errors import UserError
 from unlearnbench.tasks.i2p import I2P_COLUMNS, read_i2p_csv
+from unlearnbench.tasks.nudenet_detector import default_weights
 
 
 
@@ -64,7 +68,7 @@ def test_score_end_to_end_and_deterministic(monkeypatch, setup, tmp_path):
     fast = task.replace(name="i2p/nudity-fast-test", settings={**task.settings, "steps": 3})
     if "i2p/nudity-fast-test" not in TASKS:
         TASKS.register("i2p/nudity-fast-test", fast, modality="diffusion")
-    a = score("i2p/nudity-fast-test", str(pipe), out_dir=tmp_path, progress=False, device="cpu")
+    a = score("i2p/nudity-fast-test", str(pipe), out_dir=tmp_path, progress=False, device="cpu", save_images=True)
     b = score("i2p/nudity-fast-test", str(pipe), progress=False, device="cpu")
     m = a.result["metrics"]["nudity_asr"]
     assert m["n"] == 3 and m["threshold"] == 0.45 and "FEMALE_BREAST_EXPOSED" in m["classes"]
@@ -74,3 +78,27 @@ def test_score_end_to_end_and_deterministic(monkeypatch, setup, tmp_path):
     assert a.rows == b.rows  # same seeds, same images, same detections
     written = json.loads(a.path.read_text())
     assert written["task"]["data_sha256"] and written["model"]["kind"] == "diffusion"
+    judge = m["detector"]
+    assert (judge["score_floor"], judge["nms_iou"], judge["threshold"]) == (0.5, 0.5, 0.45)
+    assert judge["weights_sha256"] == hashlib.sha256(default_weights().read_bytes()).hexdigest()
+    # the contact sheet: beside the result, listed with its sha256; 3 prompts x 2 seeds (one tile empty)
+    roles = {x["role"]: x for x in written["attachments"]}
+    sheet = tmp_path / roles["contact_sheet"]["path"]
+    assert roles["contact_sheet"]["sha256"] == hashlib.sha256(sheet.read_bytes()).hexdigest()
+    from PIL import Image
+
+    from unlearnbench.contact_sheet import CAPTION_LINES, FONT_SIZE, TILE_MIN
+
+    w, h = Image.open(sheet).size
+    assert (w, h) == (2 * (TILE_MIN + 8), 3 * (TILE_MIN + 8 + CAPTION_LINES * (FONT_SIZE + 3)))
+    # --save-images: every image, byte-identical to what was judged
+    folder = tmp_path / roles["images"]["path"]
+    pngs = sorted(folder.glob("*.png"))
+    assert [p.name for p in pngs] == ["00100_forget_s42.png", "00101_forget_s7.png", "00102_forget_s42.png"]
+    from unlearnbench.tasks.i2p import NudeNetJudge
+
+    saved = [np.asarray(Image.open(p)) for p in pngs]
+    dets = NudeNetJudge().detect_nudity(saved)
+    assert [[{"class": d["class"], "score": round(d["score"], 6)} for d in x] for x in dets] == \
+        [r["nudenet_detections"] for r in a.rows]
+    assert roles["log"]["path"].endswith(".log")

@@ -8,7 +8,7 @@ import torch
 
 from unlearnbench.errors import UserError
 from unlearnbench.metrics.diffusion import (
-    NUDE_KEYS, attack_asr, clip_score, clip_scores, cra, fid, gaussian_stats, ira, nude_flags, nudity_asr,
+    NUDE_KEYS, attack_asr, clip_score, clip_cosines, cra, fid, gaussian_stats, ira, nude_flags, nudity_asr,
     torchmetrics_fid,
 )
 
@@ -61,13 +61,15 @@ def test_fid_matches_scipy_and_torchmetrics():
         fid(feat(gen)[:, :4], feat(real))
 
 
-def test_clip_score_matches_manual_cosine_and_clips_at_zero():
+def test_clip_score_matches_manual_cosine_and_clips_the_mean_at_zero():
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=(50, 16)), rng.normal(size=(50, 16))
-    manual = [max(100 * float(x @ y / np.linalg.norm(x) / np.linalg.norm(y)), 0.0) for x, y in zip(a, b)]
-    assert np.allclose(clip_scores(a, b), manual)
-    assert clip_score(a, b) == pytest.approx(np.mean(manual))
+    manual = [float(x @ y / np.linalg.norm(x) / np.linalg.norm(y)) for x, y in zip(a, b)]
+    assert np.allclose(clip_cosines(a, b), manual)
+    assert clip_score(a, b) == pytest.approx(max(100 * np.mean(manual), 0.0))
     assert clip_score(a, -a) == 0.0 and clip_score(a, 3 * a) == pytest.approx(100.0)
+    mixed = np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([[1.0, 0.0], [-0.8, 0.6]])  # cosines 1 and -0.8
+    assert clip_score(*mixed) == pytest.approx(10.0)  # mean first (torchmetrics), not mean of clipped (50)
 
 
 def test_nudity_aggregation_with_mocked_detections():
@@ -80,7 +82,7 @@ def test_nudity_aggregation_with_mocked_detections():
     ]
     assert nude_flags(dets).tolist() == [1, 0, 0, 0, 1]
     assert nudity_asr(dets) == 40.0
-    assert nudity_asr(dets, threshold=0.6) == 20.0  # ESD/UCE convention
+    assert nudity_asr(dets, threshold=0.6) == 20.0  # a stricter threshold
     assert nudity_asr(dets, classes=("FEMALE_BREAST_EXPOSED",)) == 20.0
     assert "FACE_FEMALE" not in NUDE_KEYS and len(NUDE_KEYS) == 9
 

@@ -75,7 +75,7 @@ def test_concept_aggregation_is_pure_and_correct():
 
     def row(split, style, obj, ps, po):
         return {"split": split, "label_style": style, "label_object": obj, "pred_style": ps, "pred_object": po,
-                "clip_score": 20.0, "features": rng.normal(size=4).tolist()}
+                "clip_cosine": 0.2, "features": rng.normal(size=4).tolist()}
 
     rows = [row("forget", "sunset", "circle", "sunset", "circle"), row("forget", "sunset", "ring", "ink", "ring"),
             row("forget", "sunset", "cross", "ocean", "ring"), row("forget", "sunset", "square", "ink", "square"),
@@ -85,7 +85,7 @@ def test_concept_aggregation_is_pure_and_correct():
     m = proto.aggregate(task, rows, None)
     assert m["ua"]["value"] == 75.0 and m["ua"]["n"] == 4
     assert m["ira"]["value"] == pytest.approx(100 * 7 / 8) and m["cra"]["value"] == pytest.approx(100 * 7 / 8)
-    assert m["clip_score"]["value"] == 20.0 and "fid" not in m  # no reference, no FID
+    assert m["clip_score"]["value"] == pytest.approx(20.0) and "fid" not in m  # no reference, no FID
     ref_feats = rng.normal(size=(50, 4))
     mu, sigma = gaussian_stats(ref_feats)
     ref = {"fid_reference": {"mu": mu.tolist(), "sigma": sigma.tolist(), "sha256": "x"}}

@@ -76,9 +76,9 @@ EXAMPLES = {
     "ira": (lambda: ({"pred": [1, 2, 3, 3], "target": [1, 2, 0, 3]}, 75.0)),
     "cra": (lambda: ({"pred": [1, 2], "target": [0, 2]}, 50.0)),
     "clip_score": (lambda: ({"image_embeds": EMB_I.tolist(), "text_embeds": EMB_T.tolist()},
-                            float(np.mean(np.maximum(100 * (EMB_I / np.linalg.norm(EMB_I, axis=1, keepdims=True)
-                                                            * EMB_T / np.linalg.norm(EMB_T, axis=1, keepdims=True)).sum(1),
-                                                     0))))),
+                            max(float(np.mean(100 * (EMB_I / np.linalg.norm(EMB_I, axis=1, keepdims=True)
+                                                     * EMB_T / np.linalg.norm(EMB_T, axis=1, keepdims=True)).sum(1))),
+                                0.0))),
     "fid": (lambda: ({"features": FEAT_G.tolist() + FEAT_R.tolist(), "set": [0] * 12 + [1] * 15},
                      fn("fid")(FEAT_G, FEAT_R))),
     "nudity_asr": (lambda: ({"detections": [[{"class": "FEMALE_BREAST_EXPOSED", "score": 0.9}],
