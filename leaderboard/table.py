@@ -16,7 +16,12 @@ scored as is)::
       - {label: NPO, method: npo, base: {tofu/forget10: locuslab/tofu_ft_llama2-7b}}
 
 Each (task, row, seed) is a *cell*, an independent job keyed by the sha256 of
-``{task, task version, method, full resolved config, model, seed, world scale}``. A cell is
+``{task, task version, method, full resolved config, model, seed, world scale}``.
+``base: previous`` (or ``previous`` as a task's value in a ``base`` mapping) chains a row over the
+task list: the cell of task k unlearns the model left by the same row and seed on task k-1
+(MUSE's sequential unlearning requests); its key's ``model`` is ``cell:<sha of that cell>``, so
+the key hashes the whole chain, and a chained cell keeps its checkpoint in ``<key>/checkpoint``.
+The first task of a plain ``base: previous`` starts from ``world:target``. A cell is
 ``unlearn(...)`` then ``score(...)`` (or ``score`` alone for a model row) with its result,
 per-sample file and a hard-linked copy of the reference artefact in ``<out>/cells/<key>/``,
 then ``<out>/cells/<key>.json`` (written last, atomically) marks it done. Re-running fills only
@@ -42,6 +47,7 @@ from unlearnbench.results import atomic_write_json, canonical_json_hash, read_js
 SPEC_KEYS = ("title", "tasks", "real_tasks", "seeds", "metrics", "rows", "references", "description")
 ROW_KEYS = ("label", "method", "config", "model", "base")
 MODEL_METHODS = {"target": "world:target", "retain": "world:retain"}  # rows scored without unlearning
+PREVIOUS = "previous"  # base: the model this row left on the previous task (sequential requests)
 
 
 def _html_page(model) -> str:
@@ -210,6 +216,8 @@ class CellJob:
     row: Row
     seed: int
     key: dict
+    after: "CellJob | None" = None     # base: previous: the cell whose output this cell unlearns
+    keep: bool = False                 # a later cell starts from this one's model: save it
 
     @property
     def sha(self) -> str:
@@ -222,8 +230,8 @@ def plan_cells(spec: TableSpec, real: bool = False) -> list[CellJob]:
     from unlearnbench.runner import get_task
     from unlearnbench.unlearning import get_method, make_config
 
-    jobs = []
-    for tname in spec.task_list(real):
+    jobs, last = [], {}  # last: (row label, seed) -> that row's cell on the previous task
+    for i, tname in enumerate(spec.task_list(real)):
         task = get_task(tname)
         for row in spec.rows:
             config = None
@@ -231,9 +239,21 @@ def plan_cells(spec: TableSpec, real: bool = False) -> list[CellJob]:
                 method = get_method(row.method, task.modality)
                 config = dataclasses.asdict(make_config(method, dict(row.config), task))
             for seed in spec.seeds:
+                model, after = row.checkpoint(task.name), None
+                if row.method is not None and model == PREVIOUS:
+                    after = last.get((row.label, seed))
+                    if after is None and i == 0 and row.base == PREVIOUS:
+                        model = "world:target"  # the first request starts from the world's target
+                    elif after is None:
+                        raise UserError(f"table row {row.label!r}: `base: previous` on {task.name} needs the row "
+                                        "on the task before it (the first task needs a model)")
+                    else:
+                        model = f"cell:{after.sha}"  # the key hashes the chain
+                        jobs[jobs.index(after)] = after = dataclasses.replace(after, keep=True)
                 key = {"task": task.name, "task_version": task.version, "method": row.method, "config": config,
-                       "model": row.checkpoint(task.name), "seed": seed, "scale": scale()}
-                jobs.append(CellJob(task.name, row, seed, key))
+                       "model": model, "seed": seed, "scale": scale()}
+                jobs.append(CellJob(task.name, row, seed, key, after))
+                last[(row.label, seed)] = jobs[-1]
     return jobs
 
 
@@ -284,9 +304,10 @@ def _reference_for(spec: TableSpec, task) -> Path | None:
 
 def run_cell(spec: TableSpec, job: CellJob, out: Path, *, progress: bool = False) -> Path:
     """Unlearn (method rows) and score one cell; return its result file."""
+    from unlearnbench.manifest import MANIFEST
     from unlearnbench.results import sha256_file
     from unlearnbench.runner import get_task, score
-    from unlearnbench.unlearning import unlearn
+    from unlearnbench.unlearning import save_unlearned, unlearn
 
     task = get_task(job.task)
     cell_dir = out / "cells" / job.sha
@@ -299,8 +320,16 @@ def run_cell(spec: TableSpec, job: CellJob, out: Path, *, progress: bool = False
     if job.row.method is None:
         scored = score(task.name, job.key["model"], **common)
     else:
-        model, record = unlearn(task.name, job.row.method, model=job.key["model"], overrides=dict(job.row.config),
+        start = job.key["model"]
+        if job.after is not None:  # sequential: unlearn the previous request's model (run it first if needed)
+            start = out / "cells" / job.after.sha / "checkpoint"
+            if cell_done(out, job.after) is None or not (start / MANIFEST).is_file():
+                run_cell(spec, job.after, out, progress=progress)
+            start = str(start)
+        model, record = unlearn(task.name, job.row.method, model=start, overrides=dict(job.row.config),
                                 seed=job.seed, progress=progress)
+        if job.keep:
+            save_unlearned(model, record, cell_dir / "checkpoint", overwrite=True)
         scored = score(task.name, f"unlearned:{record['method']}", model=model,
                        method={"name": record["method"], "config": record["config"]},
                        timings={"unlearn_s": record["unlearn_seconds"]}, **common)
