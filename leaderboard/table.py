@@ -44,7 +44,7 @@ from unlearnbench.errors import UserError
 from unlearnbench.leaderboard.render import to_csv, to_latex, to_markdown
 from unlearnbench.results import atomic_write_json, canonical_json_hash, read_json, utc_now
 
-SPEC_KEYS = ("title", "tasks", "real_tasks", "seeds", "metrics", "rows", "references", "description")
+SPEC_KEYS = ("title", "tasks", "real_tasks", "seeds", "metrics", "real_metrics", "rows", "references", "description")
 ROW_KEYS = ("label", "method", "config", "model", "base")
 MODEL_METHODS = {"target": "world:target", "retain": "world:retain"}  # rows scored without unlearning
 PREVIOUS = "previous"  # base: the model this row left on the previous task (sequential requests)
@@ -87,11 +87,15 @@ class TableSpec:
     real_tasks: tuple[str, ...] = ()
     references: dict = field(default_factory=dict)
     path: str = ""
+    real_metrics: tuple[str, ...] = ()   # --real's columns when its tasks report others (default: metrics)
 
     def task_list(self, real: bool) -> tuple[str, ...]:
         if real and not self.real_tasks:
             raise UserError(f"{self.path}: --real needs `real_tasks` in the spec")
         return self.real_tasks if real else self.tasks
+
+    def metric_list(self, real: bool) -> tuple[str, ...]:
+        return self.real_metrics if real and self.real_metrics else self.metrics
 
 
 def _unknown(keys, allowed, where: str) -> None:
@@ -124,6 +128,7 @@ def parse_spec(doc: Any, where: str = "table spec") -> TableSpec:
     tasks = _str_list(doc, "tasks", where)
     real = _str_list(doc, "real_tasks", where, required=False)
     metrics = _str_list(doc, "metrics", where)
+    real_metrics = _str_list(doc, "real_metrics", where, required=False)
     seeds = doc.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise UserError(f"{where}: `seeds` must be a non-empty list of integers")
@@ -164,7 +169,7 @@ def parse_spec(doc: Any, where: str = "table spec") -> TableSpec:
         if method is not None and not isinstance(method, str):
             raise UserError(f"{rw} ({label}): `method` must be a name")
         rows.append(Row(label, method, dict(config), model, r.get("base") or "world:target"))
-    return TableSpec(title, tasks, tuple(seeds), metrics, tuple(rows), real, dict(refs), where)
+    return TableSpec(title, tasks, tuple(seeds), metrics, tuple(rows), real, dict(refs), where, real_metrics)
 
 
 def load_spec(path: str | os.PathLike) -> TableSpec:
@@ -197,7 +202,7 @@ def check_spec(spec: TableSpec, real: bool = False) -> list[str]:
                 problems.append(str(e))
             continue
         task = get_task(tname)
-        for m in spec.metrics:
+        for m in spec.metric_list(real):
             if m not in task.metrics:
                 problems.append(f"task {tname} does not report metric {m!r} (it reports {', '.join(task.metrics)})")
         for row in spec.rows:
@@ -378,7 +383,7 @@ def assemble(spec: TableSpec, jobs: list[CellJob], results: dict, real: bool = F
     from unlearnbench.leaderboard.table_model import Column, RowInfo, from_rows
     from unlearnbench.metric import judgement
 
-    tasks = spec.task_list(real)
+    tasks, metrics = spec.task_list(real), spec.metric_list(real)
     base = Path(out).resolve() if out is not None else Path.cwd()
     docs = {sha: (str(p), read_json(p, "result file")) for sha, p in results.items() if p is not None}
     cols, judged, refs = [], {}, {}
@@ -386,7 +391,7 @@ def assemble(spec: TableSpec, jobs: list[CellJob], results: dict, real: bool = F
         mine = [docs[j.sha] for j in jobs if j.task == t and j.sha in docs]
         refs[t] = reference_values(*mine[0], None, False) if mine else {}
         modality = mine[0][1]["task"].get("modality") if mine else None
-        for m in spec.metrics:
+        for m in metrics:
             stored = next((d["metrics"][m]["higher_is_better"] for _, d in mine if m in d["metrics"]), None)
             j = judged[(t, m)] = judgement(m, modality=modality, task=t, stored_higher_is_better=stored)
             anchor = refs[t].get(m.rsplit("/", 1)[-1]) if j.better == "reference" else None
@@ -399,7 +404,7 @@ def assemble(spec: TableSpec, jobs: list[CellJob], results: dict, real: bool = F
             runs = [docs[j.sha] for j in jobs if j.row == row and j.task == t and j.sha in docs]
             if not runs:
                 continue
-            e = summarize_entry(runs, list(spec.metrics), {m: judged[(t, m)] for m in spec.metrics}, refs[t], base)
+            e = summarize_entry(runs, list(metrics), {m: judged[(t, m)] for m in metrics}, refs[t], base)
             role, card = entry_role(runs[0][1]), card or e["card"]
             seeds |= set(e["seeds"])
             tagged = [dict(r, task=t) if len(tasks) > 1 else r for r in e["results"]]

@@ -111,8 +111,8 @@ def test_every_shipped_table_has_a_target_row(path):
     """The untouched model the method rows start from is itself a row (on embedded and real tasks)."""
     spec = load_spec(path)
     for task in spec.tasks + spec.real_tasks:
-        starts = {r.checkpoint(task) for r in spec.rows if r.method is not None and not isinstance(r.base, dict)}
-        starts = {"world:target" if s == "previous" else s for s in starts}
+        starts = {"world:target" if r.base == "previous" else r.checkpoint(task)  # a chain starts at the target
+                  for r in spec.rows if r.method is not None} - {"previous"}
         models = {ckpt for _, ckpt in _model_rows(spec, task)}
         assert starts and starts <= models, (path.name, task, starts - models)
 
