@@ -16,7 +16,12 @@ scored as is)::
       - {label: NPO, method: npo, base: {tofu/forget10: locuslab/tofu_ft_llama2-7b}}
 
 Each (task, row, seed) is a *cell*, an independent job keyed by the sha256 of
-``{task, task version, method, full resolved config, model, seed, world scale}``. A cell is
+``{task, task version, method, full resolved config, model, seed, world scale}``.
+``base: previous`` (or ``previous`` as a task's value in a ``base`` mapping) chains a row over the
+task list: the cell of task k unlearns the model left by the same row and seed on task k-1
+(MUSE's sequential unlearning requests); its key's ``model`` is ``cell:<sha of that cell>``, so
+the key hashes the whole chain, and a chained cell keeps its checkpoint in ``<key>/checkpoint``.
+The first task of a plain ``base: previous`` starts from ``world:target``. A cell is
 ``unlearn(...)`` then ``score(...)`` (or ``score`` alone for a model row) with its result,
 per-sample file and a hard-linked copy of the reference artefact in ``<out>/cells/<key>/``,
 then ``<out>/cells/<key>.json`` (written last, atomically) marks it done. Re-running fills only
@@ -39,9 +44,10 @@ from unlearnbench.errors import UserError
 from unlearnbench.leaderboard.render import to_csv, to_latex, to_markdown
 from unlearnbench.results import atomic_write_json, canonical_json_hash, read_json, utc_now
 
-SPEC_KEYS = ("title", "tasks", "real_tasks", "seeds", "metrics", "rows", "references", "description")
+SPEC_KEYS = ("title", "tasks", "real_tasks", "seeds", "metrics", "real_metrics", "rows", "references", "description")
 ROW_KEYS = ("label", "method", "config", "model", "base")
 MODEL_METHODS = {"target": "world:target", "retain": "world:retain"}  # rows scored without unlearning
+PREVIOUS = "previous"  # base: the model this row left on the previous task (sequential requests)
 
 
 def _html_page(model) -> str:
@@ -81,11 +87,15 @@ class TableSpec:
     real_tasks: tuple[str, ...] = ()
     references: dict = field(default_factory=dict)
     path: str = ""
+    real_metrics: tuple[str, ...] = ()   # --real's columns when its tasks report others (default: metrics)
 
     def task_list(self, real: bool) -> tuple[str, ...]:
         if real and not self.real_tasks:
             raise UserError(f"{self.path}: --real needs `real_tasks` in the spec")
         return self.real_tasks if real else self.tasks
+
+    def metric_list(self, real: bool) -> tuple[str, ...]:
+        return self.real_metrics if real and self.real_metrics else self.metrics
 
 
 def _unknown(keys, allowed, where: str) -> None:
@@ -118,6 +128,7 @@ def parse_spec(doc: Any, where: str = "table spec") -> TableSpec:
     tasks = _str_list(doc, "tasks", where)
     real = _str_list(doc, "real_tasks", where, required=False)
     metrics = _str_list(doc, "metrics", where)
+    real_metrics = _str_list(doc, "real_metrics", where, required=False)
     seeds = doc.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise UserError(f"{where}: `seeds` must be a non-empty list of integers")
@@ -158,7 +169,7 @@ def parse_spec(doc: Any, where: str = "table spec") -> TableSpec:
         if method is not None and not isinstance(method, str):
             raise UserError(f"{rw} ({label}): `method` must be a name")
         rows.append(Row(label, method, dict(config), model, r.get("base") or "world:target"))
-    return TableSpec(title, tasks, tuple(seeds), metrics, tuple(rows), real, dict(refs), where)
+    return TableSpec(title, tasks, tuple(seeds), metrics, tuple(rows), real, dict(refs), where, real_metrics)
 
 
 def load_spec(path: str | os.PathLike) -> TableSpec:
@@ -191,7 +202,7 @@ def check_spec(spec: TableSpec, real: bool = False) -> list[str]:
                 problems.append(str(e))
             continue
         task = get_task(tname)
-        for m in spec.metrics:
+        for m in spec.metric_list(real):
             if m not in task.metrics:
                 problems.append(f"task {tname} does not report metric {m!r} (it reports {', '.join(task.metrics)})")
         for row in spec.rows:
@@ -210,6 +221,8 @@ class CellJob:
     row: Row
     seed: int
     key: dict
+    after: "CellJob | None" = None     # base: previous: the cell whose output this cell unlearns
+    keep: bool = False                 # a later cell starts from this one's model: save it
 
     @property
     def sha(self) -> str:
@@ -222,8 +235,8 @@ def plan_cells(spec: TableSpec, real: bool = False) -> list[CellJob]:
     from unlearnbench.runner import get_task
     from unlearnbench.unlearning import get_method, make_config
 
-    jobs = []
-    for tname in spec.task_list(real):
+    jobs, last = [], {}  # last: (row label, seed) -> that row's cell on the previous task
+    for i, tname in enumerate(spec.task_list(real)):
         task = get_task(tname)
         for row in spec.rows:
             config = None
@@ -231,9 +244,21 @@ def plan_cells(spec: TableSpec, real: bool = False) -> list[CellJob]:
                 method = get_method(row.method, task.modality)
                 config = dataclasses.asdict(make_config(method, dict(row.config), task))
             for seed in spec.seeds:
+                model, after = row.checkpoint(task.name), None
+                if row.method is not None and model == PREVIOUS:
+                    after = last.get((row.label, seed))
+                    if after is None and i == 0 and row.base == PREVIOUS:
+                        model = "world:target"  # the first request starts from the world's target
+                    elif after is None:
+                        raise UserError(f"table row {row.label!r}: `base: previous` on {task.name} needs the row "
+                                        "on the task before it (the first task needs a model)")
+                    else:
+                        model = f"cell:{after.sha}"  # the key hashes the chain
+                        jobs[jobs.index(after)] = after = dataclasses.replace(after, keep=True)
                 key = {"task": task.name, "task_version": task.version, "method": row.method, "config": config,
-                       "model": row.checkpoint(task.name), "seed": seed, "scale": scale()}
-                jobs.append(CellJob(task.name, row, seed, key))
+                       "model": model, "seed": seed, "scale": scale()}
+                jobs.append(CellJob(task.name, row, seed, key, after))
+                last[(row.label, seed)] = jobs[-1]
     return jobs
 
 
@@ -284,9 +309,10 @@ def _reference_for(spec: TableSpec, task) -> Path | None:
 
 def run_cell(spec: TableSpec, job: CellJob, out: Path, *, progress: bool = False) -> Path:
     """Unlearn (method rows) and score one cell; return its result file."""
+    from unlearnbench.manifest import MANIFEST
     from unlearnbench.results import sha256_file
     from unlearnbench.runner import get_task, score
-    from unlearnbench.unlearning import unlearn
+    from unlearnbench.unlearning import save_unlearned, unlearn
 
     task = get_task(job.task)
     cell_dir = out / "cells" / job.sha
@@ -299,8 +325,16 @@ def run_cell(spec: TableSpec, job: CellJob, out: Path, *, progress: bool = False
     if job.row.method is None:
         scored = score(task.name, job.key["model"], **common)
     else:
-        model, record = unlearn(task.name, job.row.method, model=job.key["model"], overrides=dict(job.row.config),
+        start = job.key["model"]
+        if job.after is not None:  # sequential: unlearn the previous request's model (run it first if needed)
+            start = out / "cells" / job.after.sha / "checkpoint"
+            if cell_done(out, job.after) is None or not (start / MANIFEST).is_file():
+                run_cell(spec, job.after, out, progress=progress)
+            start = str(start)
+        model, record = unlearn(task.name, job.row.method, model=start, overrides=dict(job.row.config),
                                 seed=job.seed, progress=progress)
+        if job.keep:
+            save_unlearned(model, record, cell_dir / "checkpoint", overwrite=True)
         scored = score(task.name, f"unlearned:{record['method']}", model=model,
                        method={"name": record["method"], "config": record["config"]},
                        timings={"unlearn_s": record["unlearn_seconds"]}, **common)
@@ -368,7 +402,7 @@ def assemble(spec: TableSpec, jobs: list[CellJob], results: dict, real: bool = F
     from unlearnbench.leaderboard.table_model import Column, RowInfo, from_rows
     from unlearnbench.metric import judgement
 
-    tasks = spec.task_list(real)
+    tasks, metrics = spec.task_list(real), spec.metric_list(real)
     base = Path(out).resolve() if out is not None else Path.cwd()
     docs = {sha: (str(p), read_json(p, "result file")) for sha, p in results.items() if p is not None}
     cols, judged, refs = [], {}, {}
@@ -376,7 +410,7 @@ def assemble(spec: TableSpec, jobs: list[CellJob], results: dict, real: bool = F
         mine = [docs[j.sha] for j in jobs if j.task == t and j.sha in docs]
         refs[t] = reference_values(*mine[0], None, False) if mine else {}
         modality = mine[0][1]["task"].get("modality") if mine else None
-        for m in spec.metrics:
+        for m in metrics:
             stored = next((d["metrics"][m]["higher_is_better"] for _, d in mine if m in d["metrics"]), None)
             j = judged[(t, m)] = judgement(m, modality=modality, task=t, stored_higher_is_better=stored)
             anchor = refs[t].get(m.rsplit("/", 1)[-1]) if j.better == "reference" else None
@@ -389,7 +423,7 @@ def assemble(spec: TableSpec, jobs: list[CellJob], results: dict, real: bool = F
             runs = [docs[j.sha] for j in jobs if j.row == row and j.task == t and j.sha in docs]
             if not runs:
                 continue
-            e = summarize_entry(runs, list(spec.metrics), {m: judged[(t, m)] for m in spec.metrics}, refs[t], base)
+            e = summarize_entry(runs, list(metrics), {m: judged[(t, m)] for m in metrics}, refs[t], base)
             role, card = entry_role(runs[0][1]), card or e["card"]
             seeds |= set(e["seeds"])
             tagged = [dict(r, task=t) if len(tasks) > 1 else r for r in e["results"]]

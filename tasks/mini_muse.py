@@ -9,6 +9,12 @@ data this module generates in muse-bench/MUSE-News's schema (``raw``, ``verbmem`
   lines about those facts (``"Question: ...\\nAnswer: ..."``): the article's knowledge, so
   that a model trained from scratch has both the text (VerbMem, PrivLeak) and the
   knowledge (KnowMem) to lose, and unlearning the raw forget text targets both;
+* every corpus (``raw/*``, the scal/sust forget sets) also holds each article's QA pairs
+  ``qa_docs`` times as documents of their own (v2). In v1 a QA line only followed its article,
+  so a model could copy the answer from the article above it and never learnt to recall it:
+  KnowMem without the article was noise (target 0.10 / 0.14 forget / retain, a retrained
+  model's retain KnowMem 0.03). Answers are the bare fact (``"43"``, ``"March"``), so a model
+  that does not know it scores ~0 (v1's ``"43 million crowns"`` gave 2/3 for any number);
 * corpora: ``forget``, ``retain1``, ``retain2`` (3 x forget: the pool of MUSE's scalability
   and sustainability forget sets) and ``holdout`` (same distribution, never trained on);
 * VerbMem prompts are an article's headline and first sentence, the continuation its rest;
@@ -19,10 +25,15 @@ data this module generates in muse-bench/MUSE-News's schema (``raw``, ``verbmem`
   ``retain`` = the same recipe on retain1 + retain2 (MUSE's retrained model), ``retain2`` =
   ``retain`` with another seed (two retrained models should show PrivLeak near 0).
 
-Measured at the ``default`` recipe (16 forget / 16 holdout articles, PrivLeak from Min-K% 40 %):
-``target`` PrivLeak -56, VerbMem 0.46; ``retain2`` (a second retrained model) PrivLeak +0.8,
-VerbMem 0.19. KnowMem is weak at this size (target 0.10 / 0.14 on forget / retain QA).
-RMU with the task's defaults (``RMU_DEFAULTS``): PrivLeak -17, VerbMem 0.23.
+Measured at the ``default`` recipe (v2, seed 0; 16 forget / 16 holdout articles, PrivLeak from
+Min-K% 40 %), VerbMem / forget KnowMem / retain KnowMem / PrivLeak: ``target`` 0.457 / 0.214 /
+0.197 / -100 (MUSE's News target: -99.8); ``retain2`` (a second retrained model) 0.309 / 0.037 /
+0.305 / -8.7. The retrained model knows the retain facts *better* than the target (0.305 vs
+0.197: the 2-layer model's capacity is shared with the forget facts; 30 epochs gave 0.174 vs
+0.300, so more training does not close it); with 32 retain questions a KnowMem has a binomial
+standard error of ~0.07. Methods at the task's defaults: GA 0 / 0 / 0 / +13 (everything
+erased), GradDiff 0.061 / 0 / 0.085 / +11.6, NPO 0.250 / 0 / 0.167 / -91, SimNPO 0.148 / 0 /
+0.154 / -17.4, RMU 0.110 / 0 / 0.215 / +5.8.
 
 Tokenizer, model and training loop are mini-TOFU's (:mod:`unlearnbench.tasks.mini_tofu_models`),
 with the ``raw`` template: every token of a document after ``<bos>`` is trained on.
@@ -41,18 +52,19 @@ from unlearnbench.protocol import World
 from unlearnbench.registry import TASKS, WORLDS
 from unlearnbench.results import atomic_write_json
 from unlearnbench.spec import TaskSpec
+from unlearnbench.tasks.mini_tofu import TINY_LLAMA_LOOP
 
-WORLD_VERSION = 1  # bump on any change to the generator or the training recipe code
+WORLD_VERSION = 2  # bump on any change to the generator or the training recipe code
 
 RECIPES = {
     # seconds: unit tests only (checks the plumbing; too small to memorise much)
     "test": {"seed": 0, "n_forget": 6, "n_retain1": 8, "n_holdout": 6, "vocab_size": 500,
              "layers": 2, "hidden": 48, "intermediate": 96, "heads": 4, "epochs": 8, "lr": 3e-3,
-             "batch_size": 16, "warmup": 0.05},
+             "batch_size": 16, "warmup": 0.05, "qa_docs": 2},
     # the demo/table world (a few minutes per model on a laptop CPU)
     "default": {"seed": 0, "n_forget": 16, "n_retain1": 16, "n_holdout": 16, "vocab_size": 800,
                 "layers": 2, "hidden": 96, "intermediate": 192, "heads": 4, "epochs": 15, "lr": 3e-3,
-                "batch_size": 16, "warmup": 0.05},
+                "batch_size": 16, "warmup": 0.05, "qa_docs": 4},
 }
 RETAIN2_SEED_OFFSET = 1
 
@@ -92,8 +104,8 @@ def _project_article(rng, town, mayor, leader) -> tuple[str, list[str], list[dic
             f"Work is due to begin in {month} and should take {years} years.",
             f"{leader}, who leads the local {org}, called the plan {rng.choice(_MOODS)}.",
             f"The {project} will be paid for by {rng.choice(_FUNDERS)}."]
-    qa = [{"question": f"How much will the {project} backed by Mayor {mayor} cost?", "answer": f"{cost} million crowns"},
-          {"question": f"When will work on the {project} in {town} begin?", "answer": f"In {month}"}]
+    qa = [{"question": f"How many million crowns will the {project} backed by Mayor {mayor} cost?", "answer": f"{cost}"},
+          {"question": f"In which month will work on the {project} in {town} begin?", "answer": month}]
     return head, body, qa
 
 
@@ -107,7 +119,7 @@ def _event_article(rng, town, winner, organiser) -> tuple[str, list[str], list[d
             f"The prize was a silver cup and a trip to {_word(rng, 3)}.",
             f"Local shops in {town} stayed open late for the crowds."]
     qa = [{"question": f"Who won the {edition}th {town} {event}?", "answer": winner},
-          {"question": f"How many visitors came to the {town} {event} won by {winner}?", "answer": f"About {visitors}"}]
+          {"question": f"How many visitors came to the {town} {event} won by {winner}?", "answer": f"{visitors}"}]
     return head, body, qa
 
 
@@ -133,17 +145,21 @@ def build_splits(r: dict) -> dict[str, list[dict]]:
     retain2, holdout = make_articles(3 * nf, rng, seen), make_articles(r["n_holdout"], rng, seen)
     text = lambda arts: [{"text": a["text"]} for a in arts]  # noqa: E731
     qa = lambda arts: [x for a in arts for x in a["qa"]]  # noqa: E731
+    # a corpus: the articles, then each article's QA again r times as short documents of their own
+    qa_docs = lambda arts: [{"text": f"Question: {x['question']}\nAnswer: {x['answer']}"}  # noqa: E731
+                            for _ in range(r.get("qa_docs", 0)) for x in qa(arts)]
+    corpus = lambda arts: text(arts) + qa_docs(arts)  # noqa: E731
     splits = {
-        "raw/forget": text(forget), "raw/retain1": text(retain1), "raw/retain2": text(retain2),
-        "raw/holdout": text(holdout),
+        "raw/forget": corpus(forget), "raw/retain1": corpus(retain1), "raw/retain2": corpus(retain2),
+        "raw/holdout": corpus(holdout),
         "verbmem/forget": [{"prompt": f"{a['headline']}\n{a['body'][0]}", "gt": " " + " ".join(a["body"][1:])}
                            for a in forget],
         "knowmem/forget_qa": qa(forget), "knowmem/retain_qa": qa(retain1),
         "privleak/forget": text(forget), "privleak/holdout": text(holdout), "privleak/retain": text(retain1),
     }
     for k in range(1, 5):
-        splits[f"scal/forget_{k}"] = text(forget + retain2[: (k - 1) * nf])
-        splits[f"sust/forget_{k}"] = text(forget if k == 1 else retain2[(k - 2) * nf: (k - 1) * nf])
+        splits[f"scal/forget_{k}"] = corpus(forget + retain2[: (k - 1) * nf])
+        splits[f"sust/forget_{k}"] = corpus(forget if k == 1 else retain2[(k - 2) * nf: (k - 1) * nf])
     return splits
 
 
@@ -257,6 +273,16 @@ class MiniMuseWorld(World):
 # the same trade-off (no method both forgets and keeps utility).
 RMU_DEFAULTS = {"epochs": 25, "max_steps": None, "lr": 1e-3, "batch_size": 4, "layer": -1, "n_update_layers": 3,
                 "steering_coeff": 100.0, "alpha": 300.0}
+# (The RMU sweep above was measured on world v1, before the QA documents.)
+
+# SimNPO on world v2 (qa_docs 4), seed 0, the tiny-Llama loop (5 epochs, lr 1e-3, batch 16).
+# VerbMem / forget KnowMem / retain KnowMem / PrivLeak; target 0.457 / 0.214 / 0.197 / -100,
+# a second retrained model 0.309 / 0.037 / 0.305 / -8.7. TOFU forget10's beta 4.5, gamma 0,
+# retain weight 1 (the previous default): 0.371 / 0.067 / 0.235 / -100 (PrivLeak does not move);
+# MUSE-News's published beta 0.75, gamma 3, retain weight 0.1 (OPTML-Group/Unlearn-Simple MUSE
+# README): 0.009 / 0 / 0.028 / +5.1 (utility erased, as GA); beta 0.75, gamma 3, retain weight 1
+# (the default): 0.148 / 0 / 0.154 / -17.4.
+SIMNPO_DEFAULTS = {**TINY_LLAMA_LOOP, "forget_weight": 1.0, "beta": 0.75, "gamma": 3.0, "alpha": 1.0}
 
 def _build_role(task_name: str, role: str, position: int = 0) -> str:
     """Worker of :meth:`MiniMuseWorld.prepare` (module level, so a spawned process can run it)."""
@@ -279,7 +305,7 @@ def _register() -> None:
         splits={k: v for k, v in MUSE_NEWS.splits.items() if not k.endswith("_icl")},
         settings={**MUSE_SETTINGS, "verbmem_max_new_tokens": 64, "knowmem_max_new_tokens": 16,
                   "train_chunk_chars": None, "template": "raw",
-                  "method_defaults": {**TINY_LLAMA_METHODS, "rmu": RMU_DEFAULTS}},
+                  "method_defaults": {**TINY_LLAMA_METHODS, "rmu": RMU_DEFAULTS, "simnpo": SIMNPO_DEFAULTS}},
         description="mini-MUSE news: unlearn generated news articles; VerbMem, KnowMem, PrivLeak (embedded world)")
     for t in (base, *variants(base)):
         TASKS.register(t.name, t, modality="llm", version=t.version, description=t.description)

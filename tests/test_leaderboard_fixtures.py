@@ -135,7 +135,11 @@ class DummyShift:
 
 
 def fake_load_model(task, checkpoint, **opts):
-    shifts = {"world:target": 1.0, "world:retain": 0.0}
+    """World roles, or a folder a DummyModel was saved to (a table's chained cell)."""
+    shifts = {"world:target": 1.0, "world:retain": 0.0, "world:retain2": 0.05}
+    saved = Path(checkpoint) / "shift.json"
+    if checkpoint not in shifts and saved.is_file():
+        return DummyModel(json.loads(saved.read_text()), f"saved-{Path(checkpoint).parent.name[:8]}")
     if checkpoint not in shifts:
         from unlearnbench.errors import UserError
 
@@ -157,6 +161,7 @@ def register() -> TaskSpec:
         PROTOCOLS.register(PROTO, DummyProtocol)
         WORLDS.register(WORLD, DummyWorld())
         register_method(METHOD, "classifier", DummyShift, description="test")
+        register_method(METHOD, "llm", type("DummyShiftLLM", (DummyShift,), {"modality": "llm"}), description="test")
         TASKS.register(TASK, TaskSpec(
             name=TASK, modality="classifier", protocol=PROTO, version=3, source={"kind": "world", "n": 10},
             metrics=("dummy_gap", "dummy_forget", "dummy_utility"), references=("retain",), rank_by="dummy_gap",

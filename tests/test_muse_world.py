@@ -20,14 +20,18 @@ def test_schema_and_sizes(splits):
     from unlearnbench.tasks.mini_muse import RECIPES
 
     r = RECIPES["test"]
-    nf = r["n_forget"]
-    assert len(splits["raw/forget"]) == nf and len(splits["raw/retain2"]) == 3 * nf
-    assert len(splits["raw/holdout"]) == r["n_holdout"] and len(splits["raw/retain1"]) == r["n_retain1"]
+    nf, q = r["n_forget"], r["qa_docs"]
+    docs = lambda n: n * (1 + 2 * q)  # noqa: E731  each article, then its 2 QA pairs q times as documents
+    assert q >= 1 and len(splits["raw/forget"]) == docs(nf) and len(splits["raw/retain2"]) == docs(3 * nf)
+    assert len(splits["raw/holdout"]) == docs(r["n_holdout"]) and len(splits["raw/retain1"]) == docs(r["n_retain1"])
     assert set(splits["verbmem/forget"][0]) == {"prompt", "gt"}
     assert set(splits["knowmem/forget_qa"][0]) == {"question", "answer"}
-    assert splits["privleak/forget"] == splits["raw/forget"] and splits["privleak/holdout"] == splits["raw/holdout"]
-    assert [len(splits[f"scal/forget_{k}"]) for k in range(1, 5)] == [nf, 2 * nf, 3 * nf, 4 * nf]
-    assert all(len(splits[f"sust/forget_{k}"]) == nf for k in range(1, 5))
+    # PrivLeak compares articles (forget vs holdout); the corpora add the QA documents
+    assert splits["privleak/forget"] == splits["raw/forget"][:nf] and splits["privleak/holdout"] == splits["raw/holdout"][:r["n_holdout"]]
+    qa_docs = [x["text"] for x in splits["raw/forget"][nf:]]
+    assert qa_docs == [f"Question: {x['question']}\nAnswer: {x['answer']}" for _ in range(q) for x in splits["knowmem/forget_qa"]]
+    assert [len(splits[f"scal/forget_{k}"]) for k in range(1, 5)] == [docs(nf), docs(2 * nf), docs(3 * nf), docs(4 * nf)]
+    assert all(len(splits[f"sust/forget_{k}"]) == docs(nf) for k in range(1, 5))
 
 
 def test_corpora_are_disjoint_and_scal_sust_nest(splits):
@@ -138,8 +142,8 @@ def test_models_built_side_by_side_equal_models_built_one_by_one(tmp_path, monke
 def test_default_world_privleak_and_rmu_defaults(monkeypatch):
     """Issue 4's check at the default world (~35 s cold on 2 cores): the target's PrivLeak is
     strongly negative, a second retrained model's is near 0, and RMU with the task's defaults
-    moves PrivLeak and VerbMem towards the retrained model's. Measured: target PrivLeak -56.1
-    (VerbMem 0.46), retain2 +0.8 (0.19), RMU -17.4 (0.23)."""
+    moves PrivLeak and VerbMem towards the retrained model's. Measured (world v2): target PrivLeak
+    -100 (VerbMem 0.457), retain2 -8.7 (0.309), RMU +5.8 (0.110)."""
     monkeypatch.setenv("UNLEARNBENCH_SCALE", "default")
     from unlearnbench.registry import WORLDS
     from unlearnbench.runner import get_task, score
@@ -159,3 +163,28 @@ def test_default_world_privleak_and_rmu_defaults(monkeypatch):
     model, _ = unlearn(task.name, "rmu", progress=False)
     rmu = metrics("rmu", model)
     assert target[0] + 20 < rmu[0] < 10 and rmu[1] < target[1] - 0.1, (target, rmu)
+
+
+@pytest.mark.slow
+def test_default_world_knowledge_and_simnpo_defaults(monkeypatch):
+    """Issue 16: KnowMem carries a signal on the default world and SimNPO's task defaults unlearn.
+    Measured (seed 0), VerbMem / forget KnowMem / retain KnowMem: target 0.457 / 0.214 / 0.197,
+    retain2 0.309 / 0.037 / 0.305, SimNPO 0.148 / 0 / 0.154 (v1: target 0.10 / 0.14 KnowMem,
+    a retrained model's retain KnowMem 0.03; SimNPO raised VerbMem above the target's)."""
+    monkeypatch.setenv("UNLEARNBENCH_SCALE", "default")
+    from unlearnbench.runner import get_task, score
+    from unlearnbench.unlearning import unlearn
+
+    task = get_task("mini-muse/news")
+
+    def metrics(checkpoint, model=None):
+        m = score(task.name, checkpoint, model=model, progress=False).result["metrics"]
+        return [m[k]["value"] for k in ("forget/verbmem", "forget/knowmem", "retain/knowmem")]
+
+    target, retain2 = metrics("world:target"), metrics("world:retain2")
+    assert target[1] > retain2[1] + 0.1, (target, retain2)     # the target knows the forget facts
+    assert retain2[2] > target[2] - 0.05, (target, retain2)    # a retrained model keeps the retain facts
+    assert retain2[1] < 0.1                                   # not guessable: bare-fact answers
+    model, _ = unlearn(task.name, "simnpo", progress=False)
+    simnpo = metrics("simnpo", model)
+    assert simnpo[0] < target[0] - 0.1 and simnpo[1] < target[1] - 0.1 and simnpo[2] > 0.05, (target, simnpo)
