@@ -328,8 +328,13 @@ def run_cell(spec: TableSpec, job: CellJob, out: Path, *, progress: bool = False
         start = job.key["model"]
         if job.after is not None:  # sequential: unlearn the previous request's model (run it first if needed)
             start = out / "cells" / job.after.sha / "checkpoint"
-            if cell_done(out, job.after) is None or not (start / MANIFEST).is_file():
-                run_cell(spec, job.after, out, progress=progress)
+            if not (start / MANIFEST).is_file():
+                from unlearnbench.leaderboard.executors import run_claimed, wait_for_others
+
+                if cell_done(out, job.after) is None and not run_claimed(spec, job.after, out, progress):
+                    wait_for_others(out, [job.after], spec, progress)  # another process has it: wait, or take over
+                if not (start / MANIFEST).is_file():  # done without its checkpoint (an older cache): redo it here
+                    run_cell(spec, job.after, out, progress=progress)
             start = str(start)
         model, record = unlearn(task.name, job.row.method, model=start, overrides=dict(job.row.config),
                                 seed=job.seed, progress=progress)

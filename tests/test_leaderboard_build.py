@@ -216,6 +216,8 @@ def _md_rows(md: str) -> list[list[str]]:
 
 
 def test_render_markdown(board):
+    from unlearnbench.display import fmt_number, fmt_stat  # the table's number format (3 significant digits)
+
     md = render_leaderboard(board, "md")
     assert md.startswith("# Test board")
     rows = _md_rows(md)
@@ -223,13 +225,13 @@ def test_render_markdown(board):
     assert [r[:2] for r in rows[1:]] == [["ref", "Target"], ["ref", "Retain"], ["ref", "Retrain"], ["1", "Alpha"],
                                          ["2", "Beta"]]
     alpha = _entry(board, "Alpha")["metrics"]["dummy_gap"]
-    assert rows[4][4] == f"**{alpha['mean']:.3f} ± {alpha['std']:.3f}**"  # best ranked gap in bold
+    assert rows[4][4] == f"**{fmt_stat(alpha['mean'], alpha['std'])}**"  # best ranked gap in bold
     util = {r[1]: r[6] for r in rows[1:]}
     best = max(util, key=lambda k: float(util[k].strip("*").split()[0]))
     assert best in ("Retain", "Retrain") and not util[best].startswith("**")  # reference rows are never bold
     assert util["Alpha"].startswith("**")
     ref = next(m for m in board["tasks"][0]["metrics"] if m["name"] == "dummy_forget")["reference_value"]
-    assert f"(dummy_forget {ref:.3f})" in md and r"Δ: gap \|value − reference\|" in md
+    assert f"(dummy_forget {fmt_number(ref)})" in md and r"Δ: gap \|value − reference\|" in md
 
 
 def test_render_latex(board):
