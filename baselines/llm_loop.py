@@ -216,7 +216,7 @@ def train(method: LLMMethod, lm, data: dict, config, *, progress: bool = True):
     sampler = torch.utils.data.RandomSampler(range(n), replacement=n <= config.batch_size, num_samples=n,
                                              generator=gen)
     loader = torch.utils.data.DataLoader(list(range(n)), batch_size=config.batch_size, sampler=sampler,
-                                         collate_fn=batches)
+                                         generator=gen, collate_fn=batches)  # accelerate reseeds through it
     model.train()
     model, opt, loader = acc.prepare(model, opt, loader)
     steps_per_epoch = max(1, math.ceil(len(loader) / config.grad_accum))
