@@ -95,7 +95,7 @@ def test_shipped_artefacts_match_the_manifest():
     for p in shipped:
         world, root, role, *rest = p.relative_to(wa.packaged()).parts
         assert doc["worlds"][f"{world}/{root}"][role]["/".join(rest)] == wa.sha256_file(p), p
-    assert sum(p.stat().st_size for p in shipped) < 6_000_000  # the repository stays small
+    assert sum(p.stat().st_size for p in shipped) < 10_000_000  # the repository stays small (8.7 MB: fp32 target + retain)
 
 
 def test_demo_world_is_published_under_the_current_recipe(monkeypatch):
