@@ -121,8 +121,9 @@ def test_world_built_from_scratch_is_the_published_one(tmp_path, monkeypatch):
     monkeypatch.setenv("UNLEARNBENCH_SCALE", "default")
     monkeypatch.setenv("UNLEARNBENCH_QUIET", "1")
     monkeypatch.setenv(wa.ENV_SWITCH, "0")
+    task = get_task("mini-tofu/forget10")  # loads the catalogue (registers the worlds)
     world = WORLDS.get("mini-tofu")
-    world.prepare(get_task("mini-tofu/forget10"), ("target", "retain"))
+    world.prepare(task, ("target", "retain"))
     for role in ("data", "tokenizer", "base", "target", "retain90"):
         assert wa.mismatches("mini-tofu", world.root(), role, world.root() / role) == [], role
         assert not (world.root() / role / "prebuilt.json").exists()
