@@ -166,6 +166,7 @@ class MiniTofuWorld(World):
                 texts += [v for v in row.get("perturbed_answer", []) if isinstance(v, str)]
         tmp = _tmpdir(out)
         train_tokenizer(texts, recipe()["vocab_size"]).save_pretrained(tmp)
+        _drop_volatile(tmp)
         return self._checked("tokenizer", _publish(tmp, out))
 
     def _base(self) -> Path:
@@ -202,6 +203,7 @@ class MiniTofuWorld(World):
         lm.name = f"mini-tofu/{out.name}"
         lm.save(tmp)
         atomic_write_json(tmp / "mini_tofu_recipe.json", {**info, "recipe": recipe(), "version": WORLD_VERSION})
+        _drop_volatile(tmp)
         return self._checked(out.name, _publish(tmp, out))
 
     # published artefacts (unlearnbench.world_artefacts) ----------------------------------
@@ -242,6 +244,17 @@ def _build_role(task_name: str, role: str, position: int = 0) -> str:
 
     task = get_task(task_name)
     return str(WORLD._finetuned(*WORLD._plan(task, role), position=position))
+
+
+def _drop_volatile(folder: Path) -> None:
+    """Remove what transformers writes into ``tokenizer_config.json`` from the loading
+    environment (``local_files_only`` follows ``$HF_HUB_OFFLINE``), so a world's bytes depend
+    only on its recipe and the locked versions (:mod:`unlearnbench.world_artefacts`)."""
+    f = folder / "tokenizer_config.json"
+    if f.exists():
+        doc = json.loads(f.read_text(encoding="utf-8"))
+        if doc.pop("local_files_only", None) is not None:
+            f.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _tmpdir(out: Path) -> Path:
