@@ -40,7 +40,7 @@ class Config:
     ddim_steps: int | None = None  # 50 (ESD sampling inside the outer loss)
     negative_guidance: float = 1.0
     start_guidance: float = 3.0
-    seed: int = 0
+    seed: int | None = None  # None: the run's seed (--seed)
 
 
 class AdvUnlearn:
@@ -51,11 +51,12 @@ class AdvUnlearn:
     def unlearn(self, model, task, config: Config, *, data, progress: bool = True):
         import torch
 
-        from unlearnbench.baselines.diffusion_loop import add_noise, encode, latent_shape, resolve_scaled, train
+        from unlearnbench.baselines.diffusion_loop import add_noise, encode, latent_shape, resolve_scaled, resolve_seed, train
         from unlearnbench.baselines.esd import esd_loss_fn
         from unlearnbench.baselines.unlearndiffatk import _prefixed_ids, text_forward_embeds
 
         resolve_scaled(config, task, "advunlearn", PAPER)
+        resolve_seed(config)
         out = model.clone()
         frozen_unet = copy.deepcopy(out.unet).eval()
         frozen_te = copy.deepcopy(out.text_encoder).eval()

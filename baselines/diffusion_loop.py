@@ -29,6 +29,18 @@ def resolve_scaled(config, task, method: str, paper: dict) -> None:
             setattr(config, f.name, scaled.get(f.name, paper[f.name]))
 
 
+def resolve_seed(config) -> int:
+    """Set ``config.seed`` to the run's seed when it is None (``seed_everything`` seeds torch
+    before ``unlearn``), so every random draw of the method (timesteps, noise, sampled latents,
+    batches, the saliency batch) follows ``--seed``, and the record shows the seed used. An
+    explicit ``--set seed=N`` wins."""
+    import torch
+
+    if config.seed is None:
+        config.seed = int(torch.initial_seed() % (2**31))
+    return int(config.seed)
+
+
 def encode(model, prompts: list[str], grad: bool = False, text_encoder=None):
     """Text-encoder outputs ``[N, L, D]`` (padded to the tokenizer's max length)."""
     import torch

@@ -35,7 +35,7 @@ class Config:
     iterations: int | None = None  # 1000 (paper); None -> paper or the world's scaled value
     lr: float | None = None  # 1e-5 (paper)
     ddim_steps: int | None = None  # 50 (paper)
-    seed: int = 0
+    seed: int | None = None  # None: the run's seed (--seed)
 
 
 def esd_parameters(unet, variant: str):
@@ -84,9 +84,10 @@ class ESD:
     def unlearn(self, model, task, config: Config, *, data, progress: bool = True):
         import copy
 
-        from unlearnbench.baselines.diffusion_loop import resolve_scaled, train
+        from unlearnbench.baselines.diffusion_loop import resolve_scaled, resolve_seed, train
 
         resolve_scaled(config, task, "esd", PAPER)
+        resolve_seed(config)
         if config.variant == "auto":
             config.variant = "x" if task.settings.get("domain") == "style" else "u"
         out = model.clone()

@@ -22,7 +22,10 @@ methods:
   are gathered on the main process at the end and saved from there, and ``run`` scores the
   saved checkpoint;
 * determinism: shuffling, pairing and any method randomness come from generators seeded
-  by ``config.seed`` (default: the run's seed), so the same seed gives the same weights.
+  by ``config.seed`` (default: the run's seed), so the same seed gives the same weights and
+  another seed other weights. A forget set no larger than one batch (mini-MUSE's 16 articles)
+  is drawn with replacement, n examples per epoch: without that, every step and every seed
+  would see the same full batch, and the seeds of a table would be one run.
 """
 
 from __future__ import annotations
@@ -209,8 +212,15 @@ def train(method: LLMMethod, lm, data: dict, config, *, progress: bool = True):
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
     gen = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(list(range(len(batches.forget))), batch_size=config.batch_size,
-                                         shuffle=True, generator=gen, collate_fn=batches)
+    n = len(batches.forget)
+    # A forget set that fits in one batch would give the same full-batch gradient at every step
+    # for every seed (shuffling inside a batch changes nothing): draw its batches with
+    # replacement instead (n draws per epoch, a bootstrap of the set), so the seed decides
+    # which examples each step weights, as mini-batch sampling does on a larger set.
+    sampler = torch.utils.data.RandomSampler(range(n), replacement=n <= config.batch_size, num_samples=n,
+                                             generator=gen)
+    loader = torch.utils.data.DataLoader(list(range(n)), batch_size=config.batch_size, sampler=sampler,
+                                         generator=gen, collate_fn=batches)  # accelerate reseeds through it
     model.train()
     model, opt, loader = acc.prepare(model, opt, loader)
     steps_per_epoch = max(1, math.ceil(len(loader) / config.grad_accum))

@@ -34,7 +34,7 @@ class Config:
     iterations: int | None = None  # None: paper-scale 1000 steps or the world's scaled value
     lr: float | None = None  # 1e-5 (SalUn SD)
     batch: int = 8
-    seed: int = 0
+    seed: int | None = None  # None: the run's seed (--seed)
 
 
 def saliency_masks(model, x0, cond, ratio: float, seed: int = 0) -> dict:
@@ -79,9 +79,10 @@ class SalUnDiffusion:
     def unlearn(self, model, task, config: Config, *, data, progress: bool = True):
         import torch
 
-        from unlearnbench.baselines.diffusion_loop import add_noise, encode, images_to_latents, resolve_scaled, train
+        from unlearnbench.baselines.diffusion_loop import add_noise, encode, images_to_latents, resolve_scaled, resolve_seed, train
 
         resolve_scaled(config, task, "salun", PAPER)
+        resolve_seed(config)
         out = model.clone()
         f_img, f_cap = _images(out, task, data, "concept_images", data.get("forget"), config.seed)
         r_img, r_cap = _images(out, task, data, "retain_images", data.get("retain"), config.seed + 10_000)

@@ -22,6 +22,7 @@ from unlearnbench.preflight import parse_batch_size, parse_seed
 _PLUGINS = (
     "unlearnbench.leaderboard.commands:register",
     "unlearnbench.attack_commands:register",
+    "unlearnbench.world_artefacts:register",
 )
 
 

@@ -25,6 +25,21 @@ _METRIC_OF = {"forget quality": "forget_quality", "model utility": "model_utilit
               "forget ROUGE-L": "forget/rouge_l_recall", "forget truth ratio": "forget/truth_ratio"}
 
 
+def fmt_readme(v: float | None) -> str:
+    """A demo number as the README prints it: 3 significant digits (``0.880``, ``2.90e-12``)."""
+    if v is None:
+        return "—"
+    return "0" if v == 0 else f"{v:#.3g}" if abs(v) >= 1e-3 else f"{v:.2e}"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The README's demo table (every column but ``seconds``), from :func:`run_demo`'s rows."""
+    cols = [c for c in COLUMNS if c != "seconds"]
+    lines = ["| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines += ["| " + " | ".join([r["label"]] + [fmt_readme(r[c]) for c in cols]) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 @contextlib.contextmanager
 def _scale(scale: str):
     """Run with ``$UNLEARNBENCH_SCALE`` set to ``scale`` (restored afterwards)."""

@@ -230,7 +230,11 @@ class CellJob:
 
 
 def plan_cells(spec: TableSpec, real: bool = False) -> list[CellJob]:
-    """Every (task, row, seed) cell with its key (method configs resolved to their full form)."""
+    """Every (task, row, seed) cell with its key (method configs resolved to their full form).
+
+    Deterministic rows (a model scored as is, or a method declaring ``deterministic = True``)
+    get one cell, the first seed's: every seed would give the same numbers, so they are scored
+    once and shown without a spread."""
     from unlearnbench.cache import scale
     from unlearnbench.runner import get_task
     from unlearnbench.unlearning import get_method, make_config
@@ -239,11 +243,12 @@ def plan_cells(spec: TableSpec, real: bool = False) -> list[CellJob]:
     for i, tname in enumerate(spec.task_list(real)):
         task = get_task(tname)
         for row in spec.rows:
-            config = None
+            config, seeds = None, spec.seeds[:1]  # a model scored as is: scoring draws nothing from the seed
             if row.method is not None:
                 method = get_method(row.method, task.modality)
                 config = dataclasses.asdict(make_config(method, dict(row.config), task))
-            for seed in spec.seeds:
+                seeds = spec.seeds[:1] if getattr(method, "deterministic", False) else spec.seeds
+            for seed in seeds:
                 model, after = row.checkpoint(task.name), None
                 if row.method is not None and model == PREVIOUS:
                     after = last.get((row.label, seed))
@@ -438,7 +443,7 @@ def assemble(spec: TableSpec, jobs: list[CellJob], results: dict, real: bool = F
         rows.append(RowInfo(row.label, role, None, row.method, sorted(seeds), card, files, f"row-{k}"))
         stats.append(cells)
     n_missing = sum(1 for j in jobs if results.get(j.sha) is None)
-    note = f"mean ± std over seeds {', '.join(map(str, spec.seeds))}"
+    note = f"mean ± std over seeds {', '.join(map(str, spec.seeds))} (deterministic rows: scored once)"
     note += f"; {n_missing} cell(s) not run yet" if n_missing else ""
     return from_rows(spec.title, cols, rows, stats, note=note + ".", ranked=False, text_columns=(("method", "label"),))
 

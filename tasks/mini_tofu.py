@@ -96,8 +96,8 @@ class MiniTofuWorld(World):
         from unlearnbench.tasks.mini_tofu_data import build_splits
 
         r = recipe()
-        return cached_splits(self.root(), WORLD_VERSION, r, lambda: build_splits(
-            r["seed"], r["n_authors"], r["n_holdout"], r["n_retain_eval"]))
+        return self._checked("data", cached_splits(self.root(), WORLD_VERSION, r, lambda: build_splits(
+            r["seed"], r["n_authors"], r["n_holdout"], r["n_retain_eval"])))
 
     def split(self, name: str) -> list[dict]:
         f = self.data_dir() / f"{name}.json"
@@ -140,19 +140,20 @@ class MiniTofuWorld(World):
     def prepare(self, task: TaskSpec, roles: tuple[str, ...] = ("target", "retain")) -> dict[str, Path]:
         """Build the fine-tuned ``roles`` that are missing, side by side in separate processes
         (:mod:`unlearnbench.parallel`; the same bytes as building them one by one)."""
-        self._base()  # shared by every fine-tuned role: built once, before the workers start
         missing = [(task.name, role) for role in roles
-                   if (p := self._plan(task, role)) is not None and not (self.root() / p[0] / "config.json").exists()]
+                   if (p := self._plan(task, role)) is not None and not self._installed(p[0])]
         from unlearnbench.parallel import build_workers, run_jobs
 
         workers = build_workers(len(missing))  # validates $UNLEARNBENCH_BUILD_WORKERS even when nothing is missing
+        if missing:
+            self._base()  # shared by every fine-tuned role: built once, before the workers start
         if workers > 1:
             run_jobs(_build_role, missing, workers)
         return {role: self.checkpoint(task, role) for role in roles}
 
     def _tokenizer(self) -> Path:
         out = self.root() / "tokenizer"
-        if (out / "tokenizer.json").exists():
+        if self._installed("tokenizer", "tokenizer.json"):
             return out
         from unlearnbench.tasks.mini_tofu_models import train_tokenizer
 
@@ -166,11 +167,12 @@ class MiniTofuWorld(World):
                 texts += [v for v in row.get("perturbed_answer", []) if isinstance(v, str)]
         tmp = _tmpdir(out)
         train_tokenizer(texts, recipe()["vocab_size"]).save_pretrained(tmp)
-        return _publish(tmp, out)
+        _drop_volatile(tmp)
+        return self._checked("tokenizer", _publish(tmp, out))
 
     def _base(self) -> Path:
         out = self.root() / "base"
-        if (out / "config.json").exists():
+        if self._installed("base"):
             return out
         from unlearnbench.tasks.mini_tofu_models import new_model, train_qa
 
@@ -183,7 +185,7 @@ class MiniTofuWorld(World):
 
     def _finetuned(self, name: str, split: str, seed: int, position: int = 0) -> Path:
         out = self.root() / name
-        if (out / "config.json").exists():
+        if self._installed(name):
             return out
         from unlearnbench.causal_lm import CausalLM
         from unlearnbench.tasks.mini_tofu_models import train_qa
@@ -202,7 +204,26 @@ class MiniTofuWorld(World):
         lm.name = f"mini-tofu/{out.name}"
         lm.save(tmp)
         atomic_write_json(tmp / "mini_tofu_recipe.json", {**info, "recipe": recipe(), "version": WORLD_VERSION})
-        return _publish(tmp, out)
+        _drop_volatile(tmp)
+        return self._checked(out.name, _publish(tmp, out))
+
+    # published artefacts (unlearnbench.world_artefacts) ----------------------------------
+    def _installed(self, role: str, marker: str = "config.json") -> bool:
+        """Whether ``role`` is in the cache, after copying in a verified prebuilt copy when one
+        is published; an artefact found here is checked against the manifest."""
+        from unlearnbench import world_artefacts as wa
+
+        out = self.root() / role
+        if not (out / marker).exists() and not wa.install_prebuilt(self.name, self.root(), role, out):
+            return False
+        self._checked(role, out)
+        return True
+
+    def _checked(self, role: str, out: Path) -> Path:
+        from unlearnbench import world_artefacts as wa
+
+        wa.check(self.name, self.root(), role, out)
+        return out
 
     # reference --------------------------------------------------------------------------
     def reference(self, task: TaskSpec) -> Path:
@@ -224,6 +245,17 @@ def _build_role(task_name: str, role: str, position: int = 0) -> str:
 
     task = get_task(task_name)
     return str(WORLD._finetuned(*WORLD._plan(task, role), position=position))
+
+
+def _drop_volatile(folder: Path) -> None:
+    """Remove what transformers writes into ``tokenizer_config.json`` from the loading
+    environment (``local_files_only`` follows ``$HF_HUB_OFFLINE``), so a world's bytes depend
+    only on its recipe and the locked versions (:mod:`unlearnbench.world_artefacts`)."""
+    f = folder / "tokenizer_config.json"
+    if f.exists():
+        doc = json.loads(f.read_text(encoding="utf-8"))
+        if doc.pop("local_files_only", None) is not None:
+            f.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _tmpdir(out: Path) -> Path:
