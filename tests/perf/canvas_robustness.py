@@ -22,12 +22,27 @@ import torch
 torch.set_num_threads(int(os.environ.get("UNLEARNBENCH_THREADS", "1")))
 
 
+def _sheet(task, model, path: str) -> None:
+    """Contact sheet of ``model`` on every prompt of ``task`` (rows: prompts, columns: seeds),
+    captioned with the world judges' verdict (style / object)."""
+    from unlearnbench.contact_sheet import write_contact_sheet
+    from unlearnbench.tasks import mini_canvas as mc
+
+    r, rows = mc.recipe(), mc.prompts(task)
+    imgs = model.sample([q["prompt"] for q in rows], [q["seed"] for q in rows], r["guidance"], r["steps"])
+    pred = mc.judge(task).classify(imgs)
+    verdicts = [f"judged: {ps} / {po}" for ps, po in zip(pred["style"], pred["object"])]
+    write_contact_sheet(imgs, [q["prompt"] for q in rows], [q["seed"] for q in rows], verdicts, path)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", default="mini-canvas/style/sunset")
     ap.add_argument("--methods", default="esd,advunlearn")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--attack", default="{}", help="JSON overrides of the UnlearnDiffAtk Config")
+    ap.add_argument("--attack", default="{}", help="JSON overrides of the UnlearnDiffAtk Config, or 'none'")
+    ap.add_argument("--sheets", default=None, help="write each model's contact sheet (every prompt and seed) here")
+    ap.add_argument("--retain", action="store_true", help="also the world's retain model (trains it on first use)")
     ap.add_argument("--output", default=None, help="write the summary JSON here")
     args = ap.parse_args(argv)
 
@@ -38,6 +53,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     task = get_task(args.task)
     models = {"target": lambda: (load_model(task, "world:target", device="cpu"), None)}
+    if args.retain:
+        models["retain"] = lambda: (load_model(task, "world:retain", device="cpu"), None)
     for m in [m for m in args.methods.split(",") if m]:
         models[m] = lambda m=m: unlearn(task.name, m, seed=args.seed, progress=False, device="cpu")
     out = {}
@@ -47,13 +64,16 @@ def main(argv=None) -> int:
         t_un = time.perf_counter() - t1
         s = score(task.name, "world:target", model=model, seed=args.seed, label=label, progress=False)
         m = {k: s.result["metrics"][k]["value"] for k in ("ua", "ira", "cra")}
+        if args.sheets:
+            _sheet(task, model, os.path.join(args.sheets, f"{task.name.replace('/', '_')}-{label}.png"))
         t2 = time.perf_counter()
-        atk = unlearndiffatk_attack(task, model, config=Config(seed=args.seed, **json.loads(args.attack)))
-        m.update({k: v["value"] for k, v in atk["metrics"].items()})
+        if args.attack != "none":
+            atk = unlearndiffatk_attack(task, model, config=Config(seed=args.seed, **json.loads(args.attack)))
+            m.update({k: v["value"] for k, v in atk["metrics"].items()})
         m["seconds"] = {"unlearn": round(t_un), "attack": round(time.perf_counter() - t2)}
         out[label] = m
-        print(f"{label:12s} UA {m['ua']:5.1f}  IRA {m['ira']:5.1f}  CRA {m['cra']:5.1f}  ASR pre {m['attack_asr/pre']:5.1f}"
-              f"  ASR attack {m['attack_asr/unlearndiffatk']:5.1f}   ({m['seconds']})", flush=True)
+        asr = "".join(f"  {k} {m[k]:5.1f}" for k in ("attack_asr/pre", "attack_asr/unlearndiffatk") if k in m)
+        print(f"{label:12s} UA {m['ua']:5.1f}  IRA {m['ira']:5.1f}  CRA {m['cra']:5.1f}{asr}   ({m['seconds']})", flush=True)
     if args.output:
         with open(args.output, "w") as f:
             json.dump({"task": task.name, "seed": args.seed, "models": out}, f, indent=2)
