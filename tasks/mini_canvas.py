@@ -53,10 +53,14 @@ RECIPES = {
     "default": {"size": 16, "objects": 6, "styles": 5, "per_pair": 40, "vae_steps": 250, "t2i_steps": 1200,
                 "batch": 32, "min_snr_gamma": 5.0, "judge_steps": 600, "clip_steps": 300, "eval_seeds": 2, "steps": 20,
                 "guidance": 3.0,
-                # scaled-down method schedules for the tiny model (paper values are for SD v1.4)
-                "method_scale": {"esd": {"iterations": 150, "lr": 1e-4, "ddim_steps": 20},
-                                 "salun": {"iterations": 150, "lr": 1e-4},
-                                 "advunlearn": {"iterations": 60, "lr": 1e-4, "attack_steps": 5, "ddim_steps": 20}}},
+                # scaled-down method schedules for the tiny model (paper values are for SD v1.4), lr tuned on
+                # mini-canvas/object/circle, seed 0 (UA / IRA / CRA, tests/perf/canvas_robustness.py):
+                #   ESD-u 150 it: lr 1e-4 20 / 88 / 100; 2.5e-4 70 / 50 / 56; 5e-4 100 / 26 / 62
+                #   SalUn 150 it: lr 1e-4 50 / 98 / 100; 2.5e-4 100 / 88 / 100; 5e-4 100 / 76 / 96
+                #   AdvUnlearn 60 it: lr 1e-4 40 / 88 / 100; 2.5e-4 ADV_25
+                "method_scale": {"esd": {"iterations": 150, "lr": 2.5e-4, "ddim_steps": 20},
+                                 "salun": {"iterations": 150, "lr": 2.5e-4},
+                                 "advunlearn": {"iterations": 60, "lr": 2.5e-4, "attack_steps": 5, "ddim_steps": 20}}},
 }
 # 2: objects redrawn to differ in coarse layout, judges also trained on VAE reconstructions,
 #    Min-SNR text-to-image training (v1's object world was the seed's blob: base object UA 70, IRA 28)

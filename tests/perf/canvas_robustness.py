@@ -17,6 +17,7 @@ import os
 import sys
 import time
 
+import numpy as np
 import torch
 
 torch.set_num_threads(int(os.environ.get("UNLEARNBENCH_THREADS", "1")))
@@ -31,8 +32,19 @@ def _sheet(task, model, path: str) -> None:
     r, rows = mc.recipe(), mc.prompts(task)
     imgs = model.sample([q["prompt"] for q in rows], [q["seed"] for q in rows], r["guidance"], r["steps"])
     pred = mc.judge(task).classify(imgs)
-    verdicts = [f"judged: {ps} / {po}" for ps, po in zip(pred["style"], pred["object"])]
+    verdicts = [f"judged {ps}/{po}" for ps, po in zip(pred["style"], pred["object"])]
     write_contact_sheet(imgs, [q["prompt"] for q in rows], [q["seed"] for q in rows], verdicts, path)
+    # and a compact grid: objects (rows) x styles (columns, one image per seed), 4x nearest upscaling
+    from PIL import Image
+
+    objs, styles = mc.concepts(r)
+    n, s = r["eval_seeds"], r["size"]
+    grid = np.zeros((len(objs) * s, len(styles) * n * s, 3), np.uint8)
+    for im, q in zip(imgs, rows):
+        o, c = objs.index(q["labels"]["object"]), styles.index(q["labels"]["style"]) * n + q["seed"] - 1000
+        grid[o * s:(o + 1) * s, c * s:(c + 1) * s] = im
+    Image.fromarray(grid).resize((grid.shape[1] * 4, grid.shape[0] * 4), Image.NEAREST).save(
+        path.replace(".png", "-grid.png"))
 
 
 def main(argv=None) -> int:
