@@ -57,7 +57,7 @@ RECIPES = {
                 # mini-canvas/object/circle, seed 0 (UA / IRA / CRA, tests/perf/canvas_robustness.py):
                 #   ESD-u 150 it: lr 1e-4 20 / 88 / 100; 2.5e-4 70 / 50 / 56; 5e-4 100 / 26 / 62
                 #   SalUn 150 it: lr 1e-4 50 / 98 / 100; 2.5e-4 100 / 88 / 100; 5e-4 100 / 76 / 96
-                #   AdvUnlearn 60 it: lr 1e-4 40 / 88 / 100; 2.5e-4 ADV_25
+                #   AdvUnlearn 60 it: lr 1e-4 40 / 88 / 100; 2.5e-4 80 / 88 / 100 (UnlearnDiffAtk ASR: README)
                 "method_scale": {"esd": {"iterations": 150, "lr": 2.5e-4, "ddim_steps": 20},
                                  "salun": {"iterations": 150, "lr": 2.5e-4},
                                  "advunlearn": {"iterations": 60, "lr": 2.5e-4, "attack_steps": 5, "ddim_steps": 20}}},
