@@ -176,7 +176,8 @@ class MiniCanvasWorld(World):
         for domain, n in (("style", len(styles)), ("object", len(objs))):
             judge = mm.judge_cnn(n)
             tr.train_classifier(judge, x_judge, np.concatenate([data[domain]] * 2), steps=r["judge_steps"],
-                                batch=r["batch"], seed=r["seed"], progress=progress, desc=f"mini-canvas: {domain} judge")
+                                batch=r["batch"], seed=r["seed"], progress=progress,
+                                desc=f"mini-canvas: {domain} judge")
             from safetensors.torch import save_file
 
             save_file(judge.state_dict(), str(root / f"judge_{domain}.safetensors"))

@@ -65,7 +65,8 @@ def reconstruct(vae, images):
     import torch
 
     with torch.no_grad():
-        out = [vae.decode(vae.encode(images[i:i + 256] * 2 - 1).latent_dist.mean).sample for i in range(0, len(images), 256)]
+        out = [vae.decode(vae.encode(images[i:i + 256] * 2 - 1).latent_dist.mean).sample
+               for i in range(0, len(images), 256)]
     return ((torch.cat(out) + 1) / 2).clamp(0, 1)
 
 

@@ -128,8 +128,8 @@ def test_test_scale_target_draws_different_images_for_different_prompts():
 
 @pytest.mark.slow
 def test_default_world_draws_recognisable_objects_and_styles(monkeypatch):
-    """Issue #13/#16 claims at default scale (builds the default world: ~15 min on 2 loaded cores
-    when cold): the target's samples are judged correct (style and object) on >= 90 % of the
+    """Issue #13/#16 claims at default scale (a cold default world build: 360 CPU-s, 22 min wall on
+    2 cores at load ~11): the target's samples are judged correct (style and object) on >= 90 % of the
     (style, object) prompts, and the untouched target has object UA <= 10 %, IRA >= 80 %."""
     import torch
 

@@ -85,7 +85,8 @@ def main(argv=None) -> int:
         m["seconds"] = {"unlearn": round(t_un), "attack": round(time.perf_counter() - t2)}
         out[label] = m
         asr = "".join(f"  {k} {m[k]:5.1f}" for k in ("attack_asr/pre", "attack_asr/unlearndiffatk") if k in m)
-        print(f"{label:12s} UA {m['ua']:5.1f}  IRA {m['ira']:5.1f}  CRA {m['cra']:5.1f}{asr}   ({m['seconds']})", flush=True)
+        print(f"{label:12s} UA {m['ua']:5.1f}  IRA {m['ira']:5.1f}  CRA {m['cra']:5.1f}{asr}   ({m['seconds']})",
+              flush=True)
     if args.output:
         with open(args.output, "w") as f:
             json.dump({"task": task.name, "seed": args.seed, "models": out}, f, indent=2)

@@ -90,7 +90,8 @@ def main(argv=None) -> int:
             grid = np.zeros((len(objs) * r["size"], len(styles) * n_s * r["size"], 3), np.uint8)
             for i, q in enumerate(rows):
                 oi, si, k = objs.index(q["labels"]["object"]), styles.index(q["labels"]["style"]), q["seed"] - 1000
-                grid[oi * r["size"]:(oi + 1) * r["size"], (si * n_s + k) * r["size"]:(si * n_s + k + 1) * r["size"]] = imgs[i]
+                s = r["size"]
+                grid[oi * s:(oi + 1) * s, (si * n_s + k) * s:(si * n_s + k + 1) * s] = imgs[i]
             name = spec.replace(":", "_").replace("/", "_")
             Image.fromarray(grid).resize((grid.shape[1] * 4, grid.shape[0] * 4), Image.NEAREST).save(
                 os.path.join(args.sheet, f"{name}.png"))
