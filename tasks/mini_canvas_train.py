@@ -72,10 +72,13 @@ def reconstruct(vae, images):
 
 def train_text_to_image(unet, text_encoder, tokenizer, latents, captions, *, steps: int, batch: int = 64,
                         lr: float = 1e-3, cond_drop: float = 0.1, min_snr_gamma: float | None = None, seed: int = 0,
-                        progress: bool = True, desc: str = "mini-canvas: text-to-image", on_step=None):
+                        progress: bool = True, desc: str = "mini-canvas: text-to-image"):
     """Latent diffusion training from scratch: eps-prediction MSE on DDPM-noised latents
     (Rombach et al. 2022, SD v1 schedule), text encoder trained jointly, captions dropped to ""
-    with probability ``cond_drop`` for classifier-free guidance (Ho & Salimans 2022)."""
+    with probability ``cond_drop`` for classifier-free guidance (Ho & Salimans 2022).
+    ``min_snr_gamma``: per-sample weight min(SNR_t, gamma) / SNR_t (Hang et al., "Efficient
+    Diffusion Training via Min-SNR Weighting Strategy", ICCV 2023), which on mini-canvas makes the
+    object token steer the shape within the step budget (without it the seed decides the shape)."""
     import torch
     from diffusers import DDPMScheduler
 
@@ -116,8 +119,6 @@ def train_text_to_image(unet, text_encoder, tokenizer, latents, captions, *, ste
         opt.step()
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
-        if on_step is not None:
-            on_step(step + 1)
     bar.close()
     unet.eval()
     text_encoder.eval()
