@@ -60,12 +60,25 @@ def encode_latents(vae, images):
     return lat * vae.config.scaling_factor
 
 
+def reconstruct(vae, images):
+    """``images`` ([0, 1], NCHW) through the VAE (posterior mean), back in [0, 1]."""
+    import torch
+
+    with torch.no_grad():
+        out = [vae.decode(vae.encode(images[i:i + 256] * 2 - 1).latent_dist.mean).sample
+               for i in range(0, len(images), 256)]
+    return ((torch.cat(out) + 1) / 2).clamp(0, 1)
+
+
 def train_text_to_image(unet, text_encoder, tokenizer, latents, captions, *, steps: int, batch: int = 64,
-                        lr: float = 1e-3, cond_drop: float = 0.1, seed: int = 0, progress: bool = True,
-                        desc: str = "mini-canvas: text-to-image"):
+                        lr: float = 1e-3, cond_drop: float = 0.1, min_snr_gamma: float | None = None, seed: int = 0,
+                        progress: bool = True, desc: str = "mini-canvas: text-to-image"):
     """Latent diffusion training from scratch: eps-prediction MSE on DDPM-noised latents
     (Rombach et al. 2022, SD v1 schedule), text encoder trained jointly, captions dropped to ""
-    with probability ``cond_drop`` for classifier-free guidance (Ho & Salimans 2022)."""
+    with probability ``cond_drop`` for classifier-free guidance (Ho & Salimans 2022).
+    ``min_snr_gamma``: per-sample weight min(SNR_t, gamma) / SNR_t (Hang et al., "Efficient
+    Diffusion Training via Min-SNR Weighting Strategy", ICCV 2023), which on mini-canvas makes the
+    object token steer the shape within the step budget (without it the seed decides the shape)."""
     import torch
     from diffusers import DDPMScheduler
 
@@ -95,7 +108,11 @@ def train_text_to_image(unet, text_encoder, tokenizer, latents, captions, *, ste
         t = torch.randint(0, 1000, (len(idx),), generator=g)
         xt = sched.add_noise(x0, noise, t)
         cond = text_encoder(ids)[0]
-        loss = torch.nn.functional.mse_loss(unet(xt, t, encoder_hidden_states=cond).sample, noise)
+        err = (unet(xt, t, encoder_hidden_states=cond).sample - noise).pow(2).mean((1, 2, 3))
+        if min_snr_gamma:  # Min-SNR-gamma weighting for eps-prediction: min(SNR, gamma) / SNR (Hang et al. 2023)
+            snr = sched.alphas_cumprod[t] / (1 - sched.alphas_cumprod[t])
+            err = err * torch.clamp(snr, max=min_snr_gamma) / snr
+        loss = err.mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -95,6 +95,56 @@ def test_concept_aggregation_is_pure_and_correct():
     assert proto.aggregate(task, rows, ref) == m2
 
 
+def _target_samples():
+    """The built world's target images for every (style, object) prompt, with the world's judge verdicts."""
+    from unlearnbench.runner import get_task, load_model
+    from unlearnbench.tasks import mini_canvas as mc
+
+    task = get_task("mini-canvas/object/circle")
+    r = mc.recipe()
+    rows = mc.prompts(task)
+    model = load_model(task, "world:target", device="cpu")
+    imgs = model.sample([q["prompt"] for q in rows], [q["seed"] for q in rows], r["guidance"], r["steps"])
+    return rows, imgs, mc.judge(task).classify(imgs)
+
+
+def test_test_scale_target_draws_different_images_for_different_prompts():
+    """The test-scale world is not a constant image: each style's samples have their own colours
+    (judged on pixels, no classifier involved) and the world's style judge names most of them.
+    The test-scale world is sized for speed (~30 CPU-s to build): its objects are not drawn."""
+    import torch
+
+    torch.set_num_threads(1)
+    rows, imgs, pred = _target_samples()
+    x = imgs.astype(np.float64) / 255
+    styles = sorted({q["labels"]["style"] for q in rows})
+    means = [x[[q["labels"]["style"] == s for q in rows]].mean((0, 1, 2)) for s in styles]
+    gaps = [np.abs(means[i] - means[j]).sum() for i in range(len(means)) for j in range(i)]
+    assert min(gaps) > 0.05, gaps  # a constant image has gap 0 between every pair of styles (v1: 0.002)
+    assert x.std(0).mean() > 0.05  # per-pixel spread across prompts (v1: 0.002)
+    style_ok = np.mean([p == q["labels"]["style"] for p, q in zip(pred["style"], rows)])
+    assert style_ok >= 0.5, style_ok
+
+
+@pytest.mark.slow
+def test_default_world_draws_recognisable_objects_and_styles(monkeypatch):
+    """Issue #13/#16 claims at default scale (a cold default world build: 360 CPU-s, 22 min wall on
+    2 cores at load ~11): the target's samples are judged correct (style and object) on >= 90 % of the
+    (style, object) prompts, and the untouched target has object UA <= 10 %, IRA >= 80 %."""
+    import torch
+
+    from unlearnbench.runner import score
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("UNLEARNBENCH_SCALE", "default")
+    rows, imgs, pred = _target_samples()
+    both = np.mean([ps == q["labels"]["style"] and po == q["labels"]["object"]
+                    for ps, po, q in zip(pred["style"], pred["object"], rows)])
+    assert both >= 0.9, both
+    m = score("mini-canvas/object/circle", "world:target", progress=False, device="cpu").result["metrics"]
+    assert m["ua"]["value"] <= 10 and m["ira"]["value"] >= 80, (m["ua"], m["ira"])
+
+
 @pytest.mark.slow
 def test_world_end_to_end_esd_reference_and_attack(tmp_path):
     import torch
