@@ -161,6 +161,9 @@ def compute_block(model: Any = None, *, per_device_batch: Any = None, batch_sour
     n = world_size()
     block = {"world_size": n, "per_device_batch": per, "effective_batch": per * n if per is not None else None,
              "device": getattr(model, "device_name", None), "dtype": getattr(model, "dtype_name", None)}
+    gen = getattr(model, "generation_batch", None)
+    if callable(gen):
+        block["generate_batch"] = gen()
     if batch_source:
         block["batch_size_source"] = batch_source
     return block

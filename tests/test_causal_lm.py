@@ -73,11 +73,12 @@ def test_encode_qa_masks_the_prompt(lm):
 
 
 def test_generation_is_greedy_deterministic_and_batch_invariant(lm):
-    lm.batch_size = 3
+    lm.generate_batch_size = 3
     a = lm.generate(PROMPTS, max_new_tokens=6)
-    lm.batch_size = 1
+    lm.generate_batch_size = 1
     b = lm.generate(PROMPTS, max_new_tokens=6)
-    lm.batch_size = 8
+    lm.generate_batch_size = None
+    assert lm.generation_batch() == 4 * lm.batch_size  # the default: 4 x the scoring batch
     assert a == b and all(isinstance(x, str) for x in a)
     tok = lm.tokenizer
     ids = tok(PROMPTS[0])["input_ids"]
@@ -183,11 +184,11 @@ def test_continuous_batching_refills_and_matches_one_at_a_time(lm):
     every answer equals decoding its prompt alone (and the per-row length limits hold)."""
     prompts = (PROMPTS * 3)[:7]
     limits = [1, 6, 2, 5, 3, 6, 4]
-    lm.batch_size = 2
+    lm.generate_batch_size = 2
     mixed = lm.generate_ids(prompts, limits)
-    lm.batch_size = 1
+    lm.generate_batch_size = 1
     alone = lm.generate_ids(prompts, limits)
-    lm.batch_size = 8
+    lm.generate_batch_size = None
     assert mixed == alone
     assert all(len(g) <= n for g, n in zip(mixed, limits))
     assert any(len(g) == n for g, n in zip(mixed, limits))
