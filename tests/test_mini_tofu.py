@@ -196,8 +196,8 @@ def test_smollm2_option_fine_tunes_on_the_world(test_home, monkeypatch):
 def test_default_world_ga_costs_more_utility_than_npo_and_simnpo_at_equal_forgetting(monkeypatch):
     """TOFU's headline behaviour (default world, ~3 min warm): every GA run that forgets as much
     as NPO/SimNPO at their world defaults (forget quality >= 0.05) keeps less model utility.
-    Measured (v2): GA 4 / 5 / 7 epochs: 0.18 / 0.12, 0.51 / 0.007, 0.81 / 0.000; NPO 0.12 / 0.76;
-    SimNPO 0.076 / 0.85."""
+    Measured (v2, locked versions): NPO 0.38 / 0.73; SimNPO (20 epochs) 0.93 / 0.87; GA 5 epochs
+    0.028 / 0.016."""
     monkeypatch.setenv("UNLEARNBENCH_SCALE", "default")
     from unlearnbench.runner import get_task, score
     from unlearnbench.tasks.mini_tofu import WORLD
