@@ -192,3 +192,27 @@ def test_continuous_batching_refills_and_matches_one_at_a_time(lm):
     assert mixed == alone
     assert all(len(g) <= n for g, n in zip(mixed, limits))
     assert any(len(g) == n for g, n in zip(mixed, limits))
+
+
+def test_generation_oom_halves_its_own_batch_not_the_scoring_batch(lm, monkeypatch):
+    """Out of memory while decoding halves the generation batch (4 x the scoring batch by
+    default) until it fits, keeps it for later calls, and leaves the scoring batch alone."""
+    from unlearnbench import lm_generate
+
+    real, seen = lm_generate.greedy, []
+
+    def greedy(*args, batch_size, **kw):
+        seen.append(batch_size)
+        if batch_size > 3:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 1 GiB")
+        return real(*args, batch_size=batch_size, **kw)
+
+    lm.batch_size, lm.generate_batch_size = 4, None
+    want = lm.generate(PROMPTS, max_new_tokens=4)
+    monkeypatch.setattr(lm_generate, "greedy", greedy)
+    got = lm.generate(PROMPTS, max_new_tokens=4)
+    assert got == want and seen == [16, 8, 4, 2]
+    assert lm.generate_batch_size == 2 and lm.batch_size == 4
+    lm.generate(PROMPTS, max_new_tokens=4)
+    assert seen[-1] == 2
+    lm.generate_batch_size, lm.batch_size = None, 8
