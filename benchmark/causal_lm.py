@@ -30,9 +30,10 @@ from unlearnbench.templates import PromptTemplate, get_template
 TEMPLATE_FILE = "unlearnbench_template.json"
 # Greedy decoding keeps up to this many times the scoring batch in flight. One decoding step
 # reads every weight once for the whole batch, so on a CPU it is bound by memory bandwidth:
-# measured on SmolLM2-135M (fp32, 2 threads, 150 cached tokens), a step costs 134 ms for 16
-# rows and 287 ms for 64, i.e. 8.4 vs 4.5 ms per generated token. The KV cache grows with it
-# (SmolLM2: 46 kB per token); out of memory halves it as for scoring.
+# on SmolLM2-135M (fp32, 2 threads, 150-token prompts; tests/perf/decode_batch.py) a step
+# costs 142 ms for 16 rows, 389 ms for 64 and 642 ms for 96: 8.8 / 6.1 / 6.7 ms per generated
+# token. The KV cache grows with it (SmolLM2: 46 kB per token); out of memory halves it as
+# for scoring.
 GENERATE_BATCH_FACTOR = 4
 
 
