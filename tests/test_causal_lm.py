@@ -207,7 +207,8 @@ def test_generation_oom_halves_its_own_batch_not_the_scoring_batch(lm, monkeypat
             raise RuntimeError("CUDA out of memory. Tried to allocate 1 GiB")
         return real(*args, batch_size=batch_size, **kw)
 
-    lm.batch_size, lm.generate_batch_size = 4, None
+    monkeypatch.setattr(lm, "batch_size", 4)  # restored after the test, pass or fail
+    monkeypatch.setattr(lm, "generate_batch_size", None)
     want = lm.generate(PROMPTS, max_new_tokens=4)
     monkeypatch.setattr(lm_generate, "greedy", greedy)
     got = lm.generate(PROMPTS, max_new_tokens=4)
@@ -215,4 +216,3 @@ def test_generation_oom_halves_its_own_batch_not_the_scoring_batch(lm, monkeypat
     assert lm.generate_batch_size == 2 and lm.batch_size == 4
     lm.generate(PROMPTS, max_new_tokens=4)
     assert seen[-1] == 2
-    lm.generate_batch_size, lm.batch_size = None, 8
