@@ -96,6 +96,8 @@ def greedy(model, prompts: Sequence[Sequence[int]], masks: Sequence[Sequence[int
     import torch
     from transformers import DynamicCache
 
+    from unlearnbench.lm_shared_prefix import with_cache
+
     device = next(model.parameters()).device
     out: list[list[int]] = [[] for _ in prompts]
     limit = list(max_new_tokens) if isinstance(max_new_tokens, (list, tuple)) else [int(max_new_tokens)] * len(prompts)
@@ -128,7 +130,7 @@ def greedy(model, prompts: Sequence[Sequence[int]], masks: Sequence[Sequence[int
                 mask = _pad_left([masks[i] for i in new], 0, torch, device)
                 pos = (mask.cumsum(-1) - 1).clamp(min=0)
                 cache = DynamicCache(config=model.config)
-                logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, **with_cache(model, cache),
                                use_cache=True, logits_to_keep=1).logits[:, -1]
                 chosen = logits.argmax(-1)  # the fresh rows' first token
                 fresh = _Active(torch)
@@ -140,7 +142,7 @@ def greedy(model, prompts: Sequence[Sequence[int]], masks: Sequence[Sequence[int
             mask = torch.cat([active.mask, active.mask.new_ones(len(active), 1)], dim=1)
             active.mask = mask
             logits = model(input_ids=active.last[:, None], attention_mask=mask, position_ids=active.pos[:, None],
-                           past_key_values=active.cache, use_cache=True).logits[:, -1]
+                           **with_cache(model, active.cache), use_cache=True).logits[:, -1]
             active.pos = active.pos + 1
             finish(logits.argmax(-1))
     return out

@@ -11,6 +11,7 @@ rounding (``tests/test_causal_lm.py`` checks the two paths agree).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, Sequence
 
 Encoded = tuple[list[int], list[int]]  # token ids, labels (-100 where not scored)
@@ -22,6 +23,19 @@ def split_prefix(ids: list[int], labels: list[int]) -> int:
         if lab != -100:
             return max(i, 1)
     return len(ids)
+
+
+@lru_cache(maxsize=None)
+def _cache_keyword(model_class: type) -> str:
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
+
+
+def with_cache(model, cache) -> dict:
+    """The model's ``forward`` keyword for its KV cache: ``cache`` in newer transformers, which
+    warn on the older ``past_key_values`` (the only one before them)."""
+    return {_cache_keyword(type(model)): cache}
 
 
 MIN_PREFIX = 4  # shorter shared prefixes (a lone BOS before raw texts) are not worth a cache
@@ -56,7 +70,7 @@ def score_groups(lm, encoded: Sequence[Encoded], members: list[list[int]], token
     sub_labels = [encoded[i][1][cut[k]:] for k, g in enumerate(members) for i in g]
     with torch.inference_mode():
         cache = DynamicCache(config=lm.model.config)
-        first = lm.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+        first = lm.model(input_ids=ids, attention_mask=mask, position_ids=pos, **with_cache(lm.model, cache),
                          use_cache=True, logits_to_keep=1).logits[:, -1]
         for layer in cache.layers:
             layer.keys, layer.values = layer.keys[owner], layer.values[owner]
@@ -65,7 +79,7 @@ def score_groups(lm, encoded: Sequence[Encoded], members: list[list[int]], token
         start = real.sum(-1)[owner]
         s_pos = start[:, None] + torch.arange(s_ids.shape[1], device=ids.device)[None]
         logits = lm.model(input_ids=s_ids, attention_mask=torch.cat([mask[owner], s_mask], dim=1), position_ids=s_pos,
-                          past_key_values=cache, use_cache=True).logits
+                          **with_cache(lm.model, cache), use_cache=True).logits
         # the prediction of suffix token t: the prefix's last logits for t = 0, else suffix logits t - 1
         logits = torch.cat([first[owner][:, None], logits[:, :-1]], dim=1)
         labels = lm._pad(sub_labels, -100, False)

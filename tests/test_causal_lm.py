@@ -216,3 +216,27 @@ def test_generation_oom_halves_its_own_batch_not_the_scoring_batch(lm, monkeypat
     assert lm.generate_batch_size == 2 and lm.batch_size == 4
     lm.generate(PROMPTS, max_new_tokens=4)
     assert seen[-1] == 2
+
+
+def test_kv_cache_goes_by_the_keyword_the_model_takes(lm):
+    """Newer transformers take the KV cache as ``cache`` and warn on ``past_key_values``; older
+    ones know only ``past_key_values``. Scoring and generation use whichever the model's forward
+    has, so neither warns."""
+    import warnings
+
+    from unlearnbench.lm_shared_prefix import with_cache
+
+    class New:
+        def forward(self, input_ids=None, cache=None):
+            pass
+
+    class Old:
+        def forward(self, input_ids=None, past_key_values=None):
+            pass
+
+    assert with_cache(New(), 1) == {"cache": 1} and with_cache(Old(), 1) == {"past_key_values": 1}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lm.loglik([PROMPTS[0]] * 2, ANSWERS[:2])
+        lm.generate(PROMPTS[:2], max_new_tokens=3)
+    assert not [w for w in caught if "past_key_values" in str(w.message)]
