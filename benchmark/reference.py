@@ -15,12 +15,21 @@ from unlearnbench.results import REFERENCE_SCHEMA, atomic_write_json, read_json,
 from unlearnbench.spec import TaskSpec
 
 
-def settings_hash(task: TaskSpec) -> str:
+#: task settings that do not change how a model is scored (the methods' defaults)
+NOT_SCORING = ("method_defaults",)
+
+
+def settings_hash(task: TaskSpec, legacy: bool = False) -> str:
     """Hash of the task's scoring settings (profile, template, lengths ...): a reference is only
-    comparable with runs scored the same way."""
+    comparable with runs scored the same way. Settings that do not touch scoring
+    (:data:`NOT_SCORING`) are left out, so new method defaults keep the references valid;
+    ``legacy=True`` gives the earlier hash over every setting (still accepted when loading)."""
     from unlearnbench.results import canonical_json_hash
 
-    return canonical_json_hash(task.to_dict()["settings"])
+    settings = task.to_dict()["settings"]
+    if not legacy:
+        settings = {k: v for k, v in settings.items() if k not in NOT_SCORING}
+    return canonical_json_hash(settings)
 
 
 def write_reference(path: str | os.PathLike, task: TaskSpec, model_info: dict, payload: dict, role: str = "retain") -> dict:
@@ -47,7 +56,7 @@ def load_reference(path: str | os.PathLike, task: TaskSpec) -> tuple[dict, dict]
         raise UserError(f"reference {path} was built for task {t.get('name')!r}, not {task.name!r}")
     if t.get("version") != task.version:
         raise UserError(f"reference {path} is for {task.name} version {t.get('version')}, task is version {task.version}")
-    if t.get("settings_sha256") not in (None, settings_hash(task)):
+    if t.get("settings_sha256") not in (None, settings_hash(task), settings_hash(task, legacy=True)):
         raise UserError(f"reference {path} was built with other scoring settings (profile {t.get('profile')!r}); "
                         f"rebuild it with the same --profile and options as this run")
     info = {"role": doc.get("role", "retain"), "path": str(Path(path)), "sha256": sha256_file(path)}

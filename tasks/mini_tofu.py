@@ -228,7 +228,10 @@ class MiniTofuWorld(World):
     # reference --------------------------------------------------------------------------
     def reference(self, task: TaskSpec) -> Path:
         """The retain model's forget truth ratios for ``task`` (built once, then cached)."""
-        out = self.root() / "references" / f"{task.name.replace('/', '__')}-v{task.version}.json"
+        from unlearnbench.reference import settings_hash
+
+        name = f"{task.name.replace('/', '__')}-v{task.version}-{settings_hash(task)[:12]}.json"
+        out = self.root() / "references" / name
         if out.exists():
             return out
         from unlearnbench.runner import build_reference

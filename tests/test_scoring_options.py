@@ -180,3 +180,26 @@ def test_two_copies_in_folders_of_the_same_name_are_not_confused(tmp_path):
     for folder, n in ((a, 6), (b, 2), (a, 6)):
         with local_copies({"locuslab/TOFU": folder}):
             assert len(load_split(task, "forget")) == n
+
+
+def test_reference_survives_new_method_defaults_but_not_new_scoring_settings(tmp_path):
+    """A task's method defaults do not change how a model is scored: a reference built before
+    they changed still loads (and one written with the earlier hash over every setting too),
+    while any scoring setting that differs is refused."""
+    from unlearnbench.errors import UserError
+    from unlearnbench.reference import load_reference, settings_hash, write_reference
+    from unlearnbench.runner import get_task
+
+    task = get_task("mini-muse/news")
+    ref = tmp_path / "ref.json"
+    write_reference(ref, task, {"name": "m"}, {"auc": {}})
+    retuned = task.replace(settings={**task.settings, "method_defaults": {"npo": {"alpha": 9.0}}})
+    assert settings_hash(retuned) == settings_hash(task) != settings_hash(retuned, legacy=True)
+    assert load_reference(ref, retuned)[0] == {"auc": {}}
+    doc = json.loads(ref.read_text())
+    doc["task"]["settings_sha256"] = settings_hash(task, legacy=True)  # a file written before the change
+    ref.write_text(json.dumps(doc))
+    assert load_reference(ref, task)[0] == {"auc": {}}
+    longer = task.replace(settings={**task.settings, "knowmem_max_new_tokens": 32})
+    with pytest.raises(UserError, match="other scoring settings"):
+        load_reference(ref, longer)
