@@ -15,25 +15,27 @@ data this module generates in muse-bench/MUSE-News's schema (``raw``, ``verbmem`
   KnowMem without the article was noise (target 0.10 / 0.14 forget / retain, a retrained
   model's retain KnowMem 0.03). Answers are the bare fact (``"43"``, ``"March"``), so a model
   that does not know it scores ~0 (v1's ``"43 million crowns"`` gave 2/3 for any number);
-* corpora: ``forget``, ``retain1``, ``retain2`` (3 x forget: the pool of MUSE's scalability
-  and sustainability forget sets) and ``holdout`` (same distribution, never trained on);
+* corpora, as MUSE-News's: ``forget``; ``retain1``, the calibrator the methods' retain term
+  trains on; ``retain2``, the retain set the evaluation asks about (``n_retain2`` articles) plus
+  the pool (3 x forget) that MUSE's scalability and sustainability forget sets are drawn from;
+  ``holdout`` (same distribution, never trained on). v2 asked ``retain1``'s questions, which the
+  retain term trains on, so longer unlearning runs taught utility back and no scaling trend
+  could show; v3 asks ``retain2``'s, none of them in a later forget set;
 * VerbMem prompts are an article's headline and first sentence, the continuation its rest;
-  KnowMem asks the forget (resp. ``retain1``) articles' questions without ICL examples
+  KnowMem asks the forget (resp. ``retain2``) articles' questions without ICL examples
   (the world's model learnt the QA format from its corpus);
 * models (cached by recipe hash, built on first use): a byte-level BPE tokenizer, then
   ``target`` = a tiny ``LlamaForCausalLM`` trained on forget + retain1 + retain2 and
   ``retain`` = the same recipe on retain1 + retain2 (MUSE's retrained model), ``retain2`` =
   ``retain`` with another seed (two retrained models should show PrivLeak near 0).
 
-Measured at the ``default`` recipe (v2, seed 0; 16 forget / 16 holdout articles, PrivLeak from
-Min-K% 40 %), VerbMem / forget KnowMem / retain KnowMem / PrivLeak: ``target`` 0.457 / 0.214 /
-0.197 / -100 (MUSE's News target: -99.8); ``retain2`` (a second retrained model) 0.309 / 0.037 /
-0.305 / -8.7. The retrained model knows the retain facts *better* than the target (0.305 vs
-0.197: the 2-layer model's capacity is shared with the forget facts; 30 epochs gave 0.174 vs
-0.300, so more training does not close it); with 32 retain questions a KnowMem has a binomial
-standard error of ~0.07. Methods at the task's defaults: GA 0 / 0 / 0 / +13 (everything
-erased), GradDiff 0.061 / 0 / 0.085 / +11.6, NPO 0.250 / 0 / 0.167 / -91, SimNPO 0.148 / 0 /
-0.154 / -17.4, RMU 0.110 / 0 / 0.215 / +5.8.
+Measured at the ``default`` recipe (v3, seed 0; 16 forget / 16 holdout articles, 96 retain
+questions, PrivLeak from Min-K% 40 %), VerbMem / forget KnowMem / retain KnowMem / PrivLeak:
+``target`` 0.504 / 0.338 / 0.337 / -100 (MUSE's News target: -99.8); ``retain2`` (a second
+retrained model) 0.425 / 0 / 0.362 / +7.1: the retrained model knows the retain facts as well as
+the target (0.362 vs 0.337; a standard error of ~0.045 with 96 questions) and none of the forget
+facts. (v2, 32 retain questions on ``retain1``: 0.197 vs 0.305.) Building the three models takes
+~3.5 min on 2 cores. Method defaults and their sweeps: the comment above ``RMU_DEFAULTS``.
 
 Tokenizer, model and training loop are mini-TOFU's (:mod:`unlearnbench.tasks.mini_tofu_models`),
 with the ``raw`` template: every token of a document after ``<bos>`` is trained on.
@@ -54,15 +56,15 @@ from unlearnbench.results import atomic_write_json
 from unlearnbench.spec import TaskSpec
 from unlearnbench.tasks.mini_tofu import TINY_LLAMA_LOOP
 
-WORLD_VERSION = 2  # bump on any change to the generator or the training recipe code
+WORLD_VERSION = 3  # bump on any change to the generator or the training recipe code
 
 RECIPES = {
     # seconds: unit tests only (checks the plumbing; too small to memorise much)
-    "test": {"seed": 0, "n_forget": 6, "n_retain1": 8, "n_holdout": 6, "vocab_size": 500,
+    "test": {"seed": 0, "n_forget": 6, "n_retain1": 8, "n_retain2": 8, "n_holdout": 6, "vocab_size": 500,
              "layers": 2, "hidden": 48, "intermediate": 96, "heads": 4, "epochs": 8, "lr": 3e-3,
              "batch_size": 16, "warmup": 0.05, "qa_docs": 2},
     # the demo/table world (a few minutes per model on a laptop CPU)
-    "default": {"seed": 0, "n_forget": 16, "n_retain1": 16, "n_holdout": 16, "vocab_size": 800,
+    "default": {"seed": 0, "n_forget": 16, "n_retain1": 16, "n_retain2": 48, "n_holdout": 16, "vocab_size": 800,
                 "layers": 2, "hidden": 96, "intermediate": 192, "heads": 4, "epochs": 15, "lr": 3e-3,
                 "batch_size": 16, "warmup": 0.05, "qa_docs": 4},
 }
@@ -138,11 +140,18 @@ def make_articles(n: int, rng: random.Random, seen: set) -> list[dict]:
 
 
 def build_splits(r: dict) -> dict[str, list[dict]]:
-    """Every ``config/split`` file of the world, in muse-bench/MUSE-News's schema."""
+    """Every ``config/split`` file of the world, in muse-bench/MUSE-News's schema.
+
+    As in MUSE-News, ``raw/retain1`` is the calibrator the methods' retain term trains on and
+    ``raw/retain2`` the retain set the evaluation asks about (``knowmem/retain_qa``); ``raw/retain2``
+    also holds the pool the later scalability / sustainability forget sets are drawn from, whose
+    facts no retain question asks."""
     rng, seen = random.Random(r["seed"]), set()
     nf = r["n_forget"]
     forget, retain1 = make_articles(nf, rng, seen), make_articles(r["n_retain1"], rng, seen)
-    retain2, holdout = make_articles(3 * nf, rng, seen), make_articles(r["n_holdout"], rng, seen)
+    asked, pool = make_articles(r["n_retain2"], rng, seen), make_articles(3 * nf, rng, seen)
+    holdout = make_articles(r["n_holdout"], rng, seen)
+    retain2 = asked + pool
     text = lambda arts: [{"text": a["text"]} for a in arts]  # noqa: E731
     qa = lambda arts: [x for a in arts for x in a["qa"]]  # noqa: E731
     # a corpus: the articles, then each article's QA again r times as short documents of their own
@@ -154,12 +163,12 @@ def build_splits(r: dict) -> dict[str, list[dict]]:
         "raw/holdout": corpus(holdout),
         "verbmem/forget": [{"prompt": f"{a['headline']}\n{a['body'][0]}", "gt": " " + " ".join(a["body"][1:])}
                            for a in forget],
-        "knowmem/forget_qa": qa(forget), "knowmem/retain_qa": qa(retain1),
-        "privleak/forget": text(forget), "privleak/holdout": text(holdout), "privleak/retain": text(retain1),
+        "knowmem/forget_qa": qa(forget), "knowmem/retain_qa": qa(asked),
+        "privleak/forget": text(forget), "privleak/holdout": text(holdout), "privleak/retain": text(asked),
     }
     for k in range(1, 5):
-        splits[f"scal/forget_{k}"] = corpus(forget + retain2[: (k - 1) * nf])
-        splits[f"sust/forget_{k}"] = corpus(forget if k == 1 else retain2[(k - 2) * nf: (k - 1) * nf])
+        splits[f"scal/forget_{k}"] = corpus(forget + pool[: (k - 1) * nf])
+        splits[f"sust/forget_{k}"] = corpus(forget if k == 1 else pool[(k - 2) * nf: (k - 1) * nf])
     return splits
 
 
@@ -249,7 +258,10 @@ class MiniMuseWorld(World):
 
     def reference(self, task: TaskSpec) -> Path:
         """The retrained model's MIA AUCs and per-sample scores for ``task`` (built once, cached)."""
-        out = self.root() / "references" / f"{task.name.replace('/', '__')}-v{task.version}.json"
+        from unlearnbench.reference import settings_hash
+
+        name = f"{task.name.replace('/', '__')}-v{task.version}-{settings_hash(task)[:12]}.json"
+        out = self.root() / "references" / name
         if out.exists():
             return out
         from unlearnbench.runner import build_reference
@@ -260,29 +272,35 @@ class MiniMuseWorld(World):
         return out
 
 
-# RMU on the default world (2 layers; layer outputs have norms ~50), tuned with ``--set``
-# sweeps at batch 4 x 25 epochs, constant lr (the paper's optimiser). The target scores VerbMem
-# 0.46, KnowMem 0.10 / 0.14 (forget / retain), PrivLeak -56; a retrained model VerbMem 0.19,
-# PrivLeak ~0. Layer -2 (= 0) either moves nothing (α = 1000) or erases both corpora (α = 100:
-# VerbMem <= 0.06, retain KnowMem 0.03) with PrivLeak still -51 to -64. At layer -1, c = 100,
-# lr 1e-3, seeds 0 / 1 / 2 give VerbMem, retain KnowMem, PrivLeak: α = 100: 0.14 / 0.06 / -1.5,
-# 0.16 / 0.04 / +0.8, 0.07 / 0.03 / +7.6 (PrivLeak at 0, utility lost); α = 300 (the default):
-# 0.23 / 0.07 / -17, 0.25 / 0.10 / -17, 0.26 / 0.08 / -17 (VerbMem at the retrained level,
-# some utility kept, PrivLeak a third of the target's); α = 1000: 0.37 / 0.12 / -52. Larger c or lr
-# erase the forget text (VerbMem <= 0.05) and swing PrivLeak to +1 ... +48. MUSE's paper reports
-# the same trade-off (no method both forgets and keeps utility).
+# Method defaults on world v3, tuned on seed 0 with ``--set`` sweeps (``mini-muse/news``); the rule:
+# among the settings tried, the one that keeps the most retain KnowMem while forget KnowMem is
+# <= 0.1 (a retrained model: 0) and VerbMem is at most a retrained model's (0.425). VerbMem /
+# forget KnowMem / retain KnowMem / PrivLeak; target 0.504 / 0.338 / 0.337 / -100, a second
+# retrained model 0.425 / 0 / 0.362 / +7.1. The loop is the tiny-Llama one (5 epochs, lr 1e-3,
+# batch 16) unless stated.
+# * GA (nothing to tune): 0 / 0 / 0 / -4.3, everything erased.
+# * GradDiff: retain weight 1: 0.143 / 0.006 / 0.026 / +15.7; 2: 0.255 / 0.036 / 0.068 / -25.7;
+#   3: 0.338 / 0.055 / 0.169 / -54; 5: 0.478 / 0.087 / 0.259 / -89 (VerbMem above a retrained
+#   model's); 10: 0.391 / 0.214 / 0.336 / -100 (does not forget); lr 5e-4 (the default):
+#   0.388 / 0.095 / 0.274 / -86.
+# * NPO (beta 0.1): retain weight 1: 0.469 / 0.037 / 0.276 / -67 (VerbMem above); 10 epochs:
+#   0.411 / 0.031 / 0.137 / -35; retain weight 0.5 (the default): 0.353 / 0.043 / 0.250 / -67;
+#   0.5 and 10 epochs: 0.406 / 0.031 / 0.164 / -35.
+# * SimNPO (MUSE-News's published beta 0.75, gamma 3; OPTML-Group/Unlearn-Simple): retain weight 1:
+#   0.242 / 0.004 / 0.051 / -10.7; 3: 0.319 / 0.005 / 0.071 / -47; 5 (the default): 0.385 / 0.016 /
+#   0.128 / -71; 7: 0.441 / 0.013 / 0.180 / -89; 10: 0.446 / 0.076 / 0.237 / -95; 5 and 10 epochs:
+#   0.195 / 0 / 0.028 / +60; lr 5e-4: 0.338 / 0.082 / 0.158 / -99. The published retain weight 0.1
+#   erased utility on world v2 (retain KnowMem 0.028).
+# * RMU (layer -1, c = 100, lr 1e-3, batch 4 x 25 epochs, constant lr: the paper's optimiser):
+#   alpha 200: 0.076 / 0 / 0.025 / +41; 300 (the default): 0.195 / 0 / 0.090 / +15.7; 400: 0.322 /
+#   0.133 / 0.230 / -71 (does not forget); 500: 0.444 / 0.249 / 0.358 / -100; 1000 moves nothing.
+# MUSE's paper reports the same picture on News: no method both forgets and keeps the target's utility.
 RMU_DEFAULTS = {"epochs": 25, "max_steps": None, "lr": 1e-3, "batch_size": 4, "layer": -1, "n_update_layers": 3,
                 "steering_coeff": 100.0, "alpha": 300.0}
-# (The RMU sweep above was measured on world v1, before the QA documents.)
+GRADDIFF_DEFAULTS = {**TINY_LLAMA_LOOP, "lr": 5e-4}
+NPO_DEFAULTS = {**TINY_LLAMA_LOOP, "alpha": 0.5}
+SIMNPO_DEFAULTS = {**TINY_LLAMA_LOOP, "forget_weight": 1.0, "beta": 0.75, "gamma": 3.0, "alpha": 5.0}
 
-# SimNPO on world v2 (qa_docs 4), seed 0, the tiny-Llama loop (5 epochs, lr 1e-3, batch 16).
-# VerbMem / forget KnowMem / retain KnowMem / PrivLeak; target 0.457 / 0.214 / 0.197 / -100,
-# a second retrained model 0.309 / 0.037 / 0.305 / -8.7. TOFU forget10's beta 4.5, gamma 0,
-# retain weight 1 (the previous default): 0.371 / 0.067 / 0.235 / -100 (PrivLeak does not move);
-# MUSE-News's published beta 0.75, gamma 3, retain weight 0.1 (OPTML-Group/Unlearn-Simple MUSE
-# README): 0.009 / 0 / 0.028 / +5.1 (utility erased, as GA); beta 0.75, gamma 3, retain weight 1
-# (the default): 0.148 / 0 / 0.154 / -17.4.
-SIMNPO_DEFAULTS = {**TINY_LLAMA_LOOP, "forget_weight": 1.0, "beta": 0.75, "gamma": 3.0, "alpha": 1.0}
 
 def _build_role(task_name: str, role: str, position: int = 0) -> str:
     """Worker of :meth:`MiniMuseWorld.prepare` (module level, so a spawned process can run it)."""
@@ -305,7 +323,8 @@ def _register() -> None:
         splits={k: v for k, v in MUSE_NEWS.splits.items() if not k.endswith("_icl")},
         settings={**MUSE_SETTINGS, "verbmem_max_new_tokens": 64, "knowmem_max_new_tokens": 16,
                   "train_chunk_chars": None, "template": "raw",
-                  "method_defaults": {**TINY_LLAMA_METHODS, "rmu": RMU_DEFAULTS, "simnpo": SIMNPO_DEFAULTS}},
+                  "method_defaults": {**TINY_LLAMA_METHODS, "rmu": RMU_DEFAULTS, "graddiff": GRADDIFF_DEFAULTS,
+                                      "npo": NPO_DEFAULTS, "simnpo": SIMNPO_DEFAULTS}},
         description="mini-MUSE news: unlearn generated news articles; VerbMem, KnowMem, PrivLeak (embedded world)")
     for t in (base, *variants(base)):
         TASKS.register(t.name, t, modality="llm", version=t.version, description=t.description)

@@ -22,7 +22,8 @@ def test_schema_and_sizes(splits):
     r = RECIPES["test"]
     nf, q = r["n_forget"], r["qa_docs"]
     docs = lambda n: n * (1 + 2 * q)  # noqa: E731  each article, then its 2 QA pairs q times as documents
-    assert q >= 1 and len(splits["raw/forget"]) == docs(nf) and len(splits["raw/retain2"]) == docs(3 * nf)
+    assert q >= 1 and len(splits["raw/forget"]) == docs(nf) and len(splits["raw/retain2"]) == docs(r["n_retain2"] + 3 * nf)
+    assert len(splits["knowmem/retain_qa"]) == 2 * r["n_retain2"]
     assert len(splits["raw/holdout"]) == docs(r["n_holdout"]) and len(splits["raw/retain1"]) == docs(r["n_retain1"])
     assert set(splits["verbmem/forget"][0]) == {"prompt", "gt"}
     assert set(splits["knowmem/forget_qa"][0]) == {"question", "answer"}
@@ -52,8 +53,13 @@ def test_knowledge_and_verbatim_splits_come_from_the_right_corpus(splits):
     retain1 = " ".join(r["text"] for r in splits["raw/retain1"])
     for qa in splits["knowmem/forget_qa"]:
         assert f"Question: {qa['question']}\nAnswer: {qa['answer']}" in forget
+    retain2 = " ".join(r["text"] for r in splits["raw/retain2"])
+    requests = " ".join(r["text"] for k in range(1, 5) for kind in ("scal", "sust") for r in splits[f"{kind}/forget_{k}"])
+    # as MUSE-News: the retain questions ask retain2 (evaluation), never retain1 (the methods' retain
+    # term trains on it) nor an article a later scalability / sustainability request forgets
     for qa in splits["knowmem/retain_qa"]:
-        assert f"Question: {qa['question']}\nAnswer: {qa['answer']}" in retain1
+        line = f"Question: {qa['question']}\nAnswer: {qa['answer']}"
+        assert line in retain2 and line not in retain1 and line not in requests
     for v, raw in zip(splits["verbmem/forget"], splits["raw/forget"]):
         assert raw["text"].startswith(v["prompt"] + v["gt"])
 
@@ -138,53 +144,77 @@ def test_models_built_side_by_side_equal_models_built_one_by_one(tmp_path, monke
     assert weights_sha256(one["retrain"]) != weights_sha256(one["retain2"])  # another seed
 
 
-@pytest.mark.slow
-def test_default_world_privleak_and_rmu_defaults(monkeypatch):
-    """Issue 4's check at the default world (~35 s cold on 2 cores): the target's PrivLeak is
-    strongly negative, a second retrained model's is near 0, and RMU with the task's defaults
-    moves PrivLeak and VerbMem towards the retrained model's. Measured (world v2): target PrivLeak
-    -100 (VerbMem 0.457), retain2 -8.7 (0.309), RMU +5.8 (0.110)."""
+def _default_world(monkeypatch):
     monkeypatch.setenv("UNLEARNBENCH_SCALE", "default")
     from unlearnbench.registry import WORLDS
-    from unlearnbench.runner import get_task, score
-    from unlearnbench.unlearning import unlearn
+    from unlearnbench.runner import get_task
 
     task = get_task("mini-muse/news")
     world = WORLDS.get("mini-muse")
     world.prepare(task, ("target", "retain", "retain2"))
-    ref = world.reference(task)
+    return world
 
-    def metrics(checkpoint, model=None):
-        m = score(task.name, checkpoint, model=model, reference=ref, progress=False).result["metrics"]
-        return m["privleak"]["value"], m["forget/verbmem"]["value"]
 
-    target, retain2 = metrics("world:target"), metrics("world:retain2")
-    assert target[0] < -30 and abs(retain2[0]) < 10, (target, retain2)
-    model, _ = unlearn(task.name, "rmu", progress=False)
-    rmu = metrics("rmu", model)
-    assert target[0] + 20 < rmu[0] < 10 and rmu[1] < target[1] - 0.1, (target, rmu)
+def _muse_metrics(task_name, checkpoint, model=None):
+    """VerbMem, forget KnowMem, retain KnowMem, PrivLeak of a model on a default-world task."""
+    from unlearnbench.registry import WORLDS
+    from unlearnbench.runner import get_task, score
+
+    ref = WORLDS.get("mini-muse").reference(get_task(task_name))
+    m = score(task_name, checkpoint, model=model, reference=ref, progress=False).result["metrics"]
+    return [m[k]["value"] for k in ("forget/verbmem", "forget/knowmem", "retain/knowmem", "privleak")]
 
 
 @pytest.mark.slow
-def test_default_world_knowledge_and_simnpo_defaults(monkeypatch):
-    """Issue 16: KnowMem carries a signal on the default world and SimNPO's task defaults unlearn.
-    Measured (seed 0), VerbMem / forget KnowMem / retain KnowMem: target 0.457 / 0.214 / 0.197,
-    retain2 0.309 / 0.037 / 0.305, SimNPO 0.148 / 0 / 0.154 (v1: target 0.10 / 0.14 KnowMem,
-    a retrained model's retain KnowMem 0.03; SimNPO raised VerbMem above the target's)."""
-    monkeypatch.setenv("UNLEARNBENCH_SCALE", "default")
-    from unlearnbench.runner import get_task, score
+def test_default_world_knowledge_and_privleak(monkeypatch):
+    """Issue 16 on the default world (v3; ~3.5 min cold on 2 cores): the target knows the forget
+    facts, a second retrained model does not, and both know the retain facts equally well
+    (MUSE's retain set: questions on ``raw/retain2``, which the methods' retain term never
+    trains on); PrivLeak separates the target (strongly negative) from a retrained model (~0).
+    Measured (seed 0), VerbMem / forget KnowMem / retain KnowMem / PrivLeak: target 0.504 / 0.338
+    / 0.337 / -100, retain2 0.425 / 0 / 0.362 / +7.1 (world v2: retain KnowMem 0.197 vs 0.305 on
+    32 questions; v3 asks 96)."""
+    _default_world(monkeypatch)
+    target, retain2 = _muse_metrics("mini-muse/news", "world:target"), _muse_metrics("mini-muse/news", "world:retain2")
+    assert target[1] > retain2[1] + 0.2 and retain2[1] < 0.1, (target, retain2)  # forget facts: known / not guessable
+    assert abs(retain2[2] - target[2]) < 0.05 and target[2] > 0.25, (target, retain2)  # retain facts: the same
+    assert target[3] < -50 and abs(retain2[3]) < 15, (target, retain2)
+
+
+@pytest.mark.slow
+def test_default_world_method_defaults_unlearn(monkeypatch):
+    """Every MUSE-table method at the task's defaults (seed 0, tuned by the rule in
+    ``tasks/mini_muse.py``) forgets the forget facts and its verbatim text down to a retrained
+    model's level; GA erases the retain facts too, GradDiff / NPO / SimNPO keep part of them, and
+    RMU moves PrivLeak most of the way to 0. Measured (VerbMem / forget KnowMem / retain KnowMem /
+    PrivLeak): GA 0 / 0 / 0 / -4.3, GradDiff 0.388 / 0.095 / 0.274 / -86, NPO 0.353 / 0.043 /
+    0.250 / -67, SimNPO 0.385 / 0.016 / 0.128 / -71, RMU 0.195 / 0 / 0.090 / +15.7."""
     from unlearnbench.unlearning import unlearn
 
-    task = get_task("mini-muse/news")
+    _default_world(monkeypatch)
+    target, retain2 = _muse_metrics("mini-muse/news", "world:target"), _muse_metrics("mini-muse/news", "world:retain2")
+    got = {}
+    for method in ("ga", "graddiff", "npo", "simnpo", "rmu"):
+        model, _ = unlearn("mini-muse/news", method, seed=0, progress=False)
+        got[method] = m = _muse_metrics("mini-muse/news", method, model)
+        assert m[1] < target[1] / 3 and m[0] < retain2[0] + 0.05, (method, m, target, retain2)
+    assert got["ga"][2] < 0.05
+    assert all(got[k][2] > 0.1 for k in ("graddiff", "npo", "simnpo")), got
+    assert abs(got["rmu"][3]) < abs(target[3]) / 2, got
 
-    def metrics(checkpoint, model=None):
-        m = score(task.name, checkpoint, model=model, progress=False).result["metrics"]
-        return [m[k]["value"] for k in ("forget/verbmem", "forget/knowmem", "retain/knowmem")]
 
-    target, retain2 = metrics("world:target"), metrics("world:retain2")
-    assert target[1] > retain2[1] + 0.1, (target, retain2)     # the target knows the forget facts
-    assert retain2[2] > target[2] - 0.05, (target, retain2)    # a retrained model keeps the retain facts
-    assert retain2[1] < 0.1                                   # not guessable: bare-fact answers
-    model, _ = unlearn(task.name, "simnpo", progress=False)
-    simnpo = metrics("simnpo", model)
-    assert simnpo[0] < target[0] - 0.1 and simnpo[1] < target[1] - 0.1 and simnpo[2] > 0.05, (target, simnpo)
+@pytest.mark.slow
+def test_default_world_utility_falls_as_the_forget_set_grows(monkeypatch):
+    """MUSE's scalability finding (Shi et al., 2024, Fig. 5): NPO and SimNPO keep less utility as
+    the forget set grows. Measured retain KnowMem (seed 0), forget sets 1x / 2x / 3x / 4x: NPO 0.250 /
+    0.005 / 0.010 / 0.001, SimNPO 0.128 / 0.014 / 0.004 / 0 (target 0.337)."""
+    from unlearnbench.unlearning import unlearn
+
+    _default_world(monkeypatch)
+    for method in ("npo", "simnpo"):
+        keep = []
+        for k in (1, 4):
+            task = f"mini-muse/news-scal-{k}"
+            model, _ = unlearn(task, method, seed=0, progress=False)
+            keep.append(_muse_metrics(task, method, model)[2])
+        assert keep[0] > 0.1 and keep[1] < keep[0] - 0.1, (method, keep)
