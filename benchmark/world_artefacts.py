@@ -133,6 +133,12 @@ def check(world: str, root: Path, role: str, folder: Path) -> bool:
     return False
 
 
+def checked(world: str, root: Path, role: str, folder: Path) -> Path:
+    """:func:`check` ``folder`` and return it: what a world's build-or-load paths end with."""
+    check(world, root, role, folder)
+    return Path(folder)
+
+
 def enabled() -> bool:
     return os.environ.get(ENV_SWITCH, "1").strip() not in ("0", "false", "no", "off")
 

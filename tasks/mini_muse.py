@@ -188,9 +188,11 @@ class MiniMuseWorld(World):
         return world_root(self.name, WORLD_VERSION, recipe())
 
     def data_dir(self, task: TaskSpec | None = None) -> Path:
+        from unlearnbench import world_artefacts as wa
         from unlearnbench.tasks.mini_tofu import cached_splits
 
-        return cached_splits(self.root(), WORLD_VERSION, recipe(), lambda: build_splits(recipe()))
+        return wa.checked(self.name, self.root(), "data",
+                          cached_splits(self.root(), WORLD_VERSION, recipe(), lambda: build_splits(recipe())))
 
     def texts(self, *names: str) -> list[str]:
         d = self.data_dir()
@@ -222,21 +224,26 @@ class MiniMuseWorld(World):
         return {role: self.checkpoint(task, role) for role in roles}
 
     def _tokenizer(self) -> Path:
+        from unlearnbench import world_artefacts as wa
+
         out = self.root() / "tokenizer"
         if (out / "tokenizer.json").exists():
-            return out
-        from unlearnbench.tasks.mini_tofu import _publish, _tmpdir
+            return wa.checked(self.name, self.root(), "tokenizer", out)
+        from unlearnbench.tasks.mini_tofu import _drop_volatile, _publish, _tmpdir
         from unlearnbench.tasks.mini_tofu_models import train_tokenizer
 
         tmp = _tmpdir(out)
         train_tokenizer(self.texts("raw/forget", "raw/retain1", "raw/retain2", "raw/holdout"),
                         recipe()["vocab_size"]).save_pretrained(tmp)
-        return _publish(tmp, out)
+        _drop_volatile(tmp)
+        return wa.checked(self.name, self.root(), "tokenizer", _publish(tmp, out))
 
     def _trained(self, name: str, corpora: tuple[str, ...], seed: int, position: int = 0) -> Path:
+        from unlearnbench import world_artefacts as wa
+
         out = self.root() / name
         if (out / "config.json").exists():
-            return out
+            return wa.checked(self.name, self.root(), name, out)
         from unlearnbench.tasks.mini_tofu import _progress, _publish, _tmpdir
         from unlearnbench.tasks.mini_tofu_models import new_model, train_qa
         from unlearnbench.templates import TEMPLATES
@@ -254,7 +261,7 @@ class MiniMuseWorld(World):
         atomic_write_json(tmp / "mini_muse_recipe.json", {
             "role": name, "corpora": list(corpora), "seed": seed, "recipe": r, "version": WORLD_VERSION,
             "train_seconds": time.perf_counter() - t0, "final_loss": losses[-1]})
-        return _publish(tmp, out)
+        return wa.checked(self.name, self.root(), name, _publish(tmp, out))
 
     def reference(self, task: TaskSpec) -> Path:
         """The retrained model's MIA AUCs and per-sample scores for ``task`` (built once, cached)."""

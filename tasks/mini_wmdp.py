@@ -188,9 +188,11 @@ class MiniWmdpWorld(World):
         return world_root(self.name, WORLD_VERSION, recipe())
 
     def data_dir(self, task: TaskSpec | None = None) -> Path:
+        from unlearnbench import world_artefacts as wa
         from unlearnbench.tasks.mini_tofu import cached_splits
 
-        return cached_splits(self.root(), WORLD_VERSION, recipe(), lambda: build_splits(recipe()))
+        return wa.checked(self.name, self.root(), "data",
+                          cached_splits(self.root(), WORLD_VERSION, recipe(), lambda: build_splits(recipe())))
 
     def split(self, name: str) -> list[dict]:
         return json.loads((self.data_dir() / f"{name}.json").read_text(encoding="utf-8"))
@@ -203,10 +205,12 @@ class MiniWmdpWorld(World):
         raise UserError(f"mini-wmdp has no model role {role!r}; roles: target, retain")
 
     def _tokenizer(self) -> Path:
+        from unlearnbench import world_artefacts as wa
+
         out = self.root() / "tokenizer"
         if (out / "tokenizer.json").exists():
-            return out
-        from unlearnbench.tasks.mini_tofu import _publish, _tmpdir
+            return wa.checked(self.name, self.root(), "tokenizer", out)
+        from unlearnbench.tasks.mini_tofu import _drop_volatile, _publish, _tmpdir
         from unlearnbench.tasks.mini_tofu_models import train_tokenizer
 
         texts = [d["text"] for dom in ("hazard", "benign") for d in self.split(f"corpus/{dom}")]
@@ -215,12 +219,15 @@ class MiniWmdpWorld(World):
                       mcq_training_items(self.split(f"mcq/{dom}"), subj, 1, random.Random(0))]
         tmp = _tmpdir(out)
         train_tokenizer(texts, recipe()["vocab_size"]).save_pretrained(tmp)
-        return _publish(tmp, out)
+        _drop_volatile(tmp)
+        return wa.checked(self.name, self.root(), "tokenizer", _publish(tmp, out))
 
     def _trained(self, name: str, domains: tuple[str, ...]) -> Path:
+        from unlearnbench import world_artefacts as wa
+
         out = self.root() / name
         if (out / "config.json").exists():
-            return out
+            return wa.checked(self.name, self.root(), name, out)
         from unlearnbench.tasks.mini_tofu import _progress, _publish, _tmpdir
         from unlearnbench.tasks.mini_tofu_models import new_model, train_qa
         from unlearnbench.templates import TEMPLATES
@@ -244,7 +251,7 @@ class MiniWmdpWorld(World):
         atomic_write_json(tmp / "mini_wmdp_recipe.json", {
             "role": name, "domains": list(domains), "recipe": r, "version": WORLD_VERSION,
             "train_seconds": time.perf_counter() - t0, "final_loss": losses[-1]})
-        return _publish(tmp, out)
+        return wa.checked(self.name, self.root(), name, _publish(tmp, out))
 
     def reference(self, task: TaskSpec):
         """WMDP scores need no reference model: always ``None``."""
