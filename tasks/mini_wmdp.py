@@ -24,7 +24,8 @@ questions about extra varieties (the WMDP setting: unlearn from text, evaluate o
 other items), and should bring hazard accuracy to chance (0.25) while benign accuracy holds.
 ``retain`` is the same recipe without the hazard domain (the floor a perfect unlearning
 would reach). RMU is the reference method; its tuned world defaults are ``RMU_DEFAULTS``
-(layer 2 of the default model's 4: 1.00 / 1.00 -> 0.25 / 1.00 hazard / benign, mean of 3 seeds).
+(layer 2 of the default model's 4: 1.00 / 1.00 -> 0.372 / 0.911 hazard / benign, mean of 3 seeds
+under the locked versions; 0.25 / 1.00 before the lock).
 
 History (why the corpora hold MCQ-format text): on v2 (documents only) RMU at layer 0 moved
 only with c >= 200 (layer-0 activation norm ~46) and lr 1e-2, and then hazard and benign fell
@@ -264,7 +265,16 @@ class MiniWmdpWorld(World):
 # 0.35 / 0.98; c = 2000: 0.18 / 0.93; c = 4000: 0.18 / 0.87. Layer 2 (the default, = -2):
 # c = 1000: 0.42 / 1.00; c = 2000: 0.18 / 0.97; c = 4000: 0.18 / 0.92; α = 1000 moves nothing at
 # any c. c = 2000 over seeds 0 / 1 / 2: α = 100: 0.18 / 0.97, 0.20 / 0.98, 0.30 / 0.95; α = 200
-# (the default): 0.20 / 1.00, 0.25 / 1.00, 0.30 / 1.00.
+# (the default): 0.20 / 1.00, 0.25 / 1.00, 0.30 / 1.00. Those sweeps ran under the library
+# versions before the lock (constraints.txt). Under the lock (the published world of
+# world_manifest.json) the default gives, seeds 0 / 1 / 2: 0.417 / 0.900, 0.400 / 0.900, 0.300 /
+# 0.933, and a re-tune on seed 0 found nothing that reaches chance with benign intact (lr 1e-2,
+# 50 epochs, layer 2 unless stated): c = 3000: 0.333 / 0.867 (seeds 1, 2: 0.383 / 0.817, 0.283 /
+# 0.800); c = 3000, α = 100: 0.333 / 0.883 (0.350 / 0.817, 0.233 / 0.800); c = 3000, α = 300:
+# 0.350 / 0.817; c = 4000: 0.317 / 0.767; c = 2000, α = 100: 0.350 / 0.867; 80 epochs: 0.383 /
+# 0.883; lr 2e-2: 0.400 / 0.917; lr 5e-3 x 100 epochs: 0.400 / 0.867; layer 1 (-3) c = 1000:
+# 0.967 / 0.983, c = 2000: 0.383 / 0.783 (α = 100: 0.417 / 0.683), c = 4000: 0.333 / 0.650.
+# The default is kept: the least benign lost for a hazard drop of 0.6.
 # v4's 2-layer model had no middle layer: steering its last layer (correctly, before the final
 # norm) traded hazard for benign (c = 300: 0.37 / 0.87; c = 600: 0.22 / 0.85).
 RMU_DEFAULTS = {"epochs": 50, "max_steps": None, "lr": 1e-2, "batch_size": 16, "layer": -2, "n_update_layers": 3,
