@@ -244,7 +244,7 @@ class MiniMuseWorld(World):
         out = self.root() / name
         if (out / "config.json").exists():
             return wa.checked(self.name, self.root(), name, out)
-        from unlearnbench.tasks.mini_tofu import _progress, _publish, _tmpdir
+        from unlearnbench.tasks.mini_tofu import _drop_volatile, _progress, _publish, _tmpdir
         from unlearnbench.tasks.mini_tofu_models import new_model, train_qa
         from unlearnbench.templates import TEMPLATES
 
@@ -258,6 +258,7 @@ class MiniMuseWorld(World):
         tmp = _tmpdir(out)
         lm.name = f"mini-muse/{name}"
         lm.save(tmp)
+        _drop_volatile(tmp)
         atomic_write_json(tmp / "mini_muse_recipe.json", {
             "role": name, "corpora": list(corpora), "seed": seed, "recipe": r, "version": WORLD_VERSION,
             "train_seconds": time.perf_counter() - t0, "final_loss": losses[-1]})
