@@ -421,10 +421,23 @@ class CausalLM:
         # FSDP / ZeRO-3 runs gathered their weights on the main process (baselines.llm_loop)
         state = getattr(self, "full_state_dict", None)
         model.save_pretrained(out, safe_serialization=True, **({"state_dict": state} if state is not None else {}))
-        self.tokenizer.save_pretrained(out)
+        save_tokenizer(self.tokenizer, out)
         (out / TEMPLATE_FILE).write_text(json.dumps(self.template.to_dict(), indent=2))
         self._weights_hash = None
         return out
+
+
+def save_tokenizer(tokenizer, out: str | os.PathLike) -> None:
+    """``tokenizer.save_pretrained(out)`` without what transformers copies into
+    ``tokenizer_config.json`` from the loading environment (``local_files_only`` follows
+    ``$HF_HUB_OFFLINE``), so saved bytes depend only on the tokenizer and the library versions
+    (the published worlds' manifest relies on it: :mod:`unlearnbench.world_artefacts`)."""
+    tokenizer.save_pretrained(out)
+    f = Path(out) / "tokenizer_config.json"
+    if f.exists():
+        doc = json.loads(f.read_text(encoding="utf-8"))
+        if doc.pop("local_files_only", None) is not None:
+            f.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _split(results: dict, batch: list[list[int]]) -> list[dict]:

@@ -32,6 +32,12 @@ def settings_hash(task: TaskSpec, legacy: bool = False) -> str:
     return canonical_json_hash(settings)
 
 
+def cache_name(task: TaskSpec) -> str:
+    """File name of a world's cached reference for ``task``: task, version and scoring-settings
+    hash, so a changed scoring setting builds a new one instead of failing to load the old."""
+    return f"{task.name.replace('/', '__')}-v{task.version}-{settings_hash(task)[:12]}.json"
+
+
 def write_reference(path: str | os.PathLike, task: TaskSpec, model_info: dict, payload: dict, role: str = "retain") -> dict:
     doc = {
         "schema": REFERENCE_SCHEMA,

@@ -242,11 +242,10 @@ class MiniCanvasWorld(World):
         raise UserError(f"mini-canvas has models 'target' and 'retain', not {role!r}")
 
     def reference(self, task: TaskSpec) -> Path:
-        from unlearnbench.reference import settings_hash
-        from unlearnbench.results import slug
+        from unlearnbench.reference import cache_name
         from unlearnbench.runner import build_reference
 
-        out = self.build() / "references" / f"{slug(task.name)}-v{task.version}-{settings_hash(task)[:12]}.json"
+        out = self.build() / "references" / cache_name(task)
         if not out.exists():
             build_reference(task.name, str(self.checkpoint(task, "retain")), out, device="cpu")
         return out

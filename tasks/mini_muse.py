@@ -229,13 +229,13 @@ class MiniMuseWorld(World):
         out = self.root() / "tokenizer"
         if (out / "tokenizer.json").exists():
             return wa.checked(self.name, self.root(), "tokenizer", out)
-        from unlearnbench.tasks.mini_tofu import _drop_volatile, _publish, _tmpdir
+        from unlearnbench.causal_lm import save_tokenizer
+        from unlearnbench.tasks.mini_tofu import _publish, _tmpdir
         from unlearnbench.tasks.mini_tofu_models import train_tokenizer
 
         tmp = _tmpdir(out)
-        train_tokenizer(self.texts("raw/forget", "raw/retain1", "raw/retain2", "raw/holdout"),
-                        recipe()["vocab_size"]).save_pretrained(tmp)
-        _drop_volatile(tmp)
+        save_tokenizer(train_tokenizer(self.texts("raw/forget", "raw/retain1", "raw/retain2", "raw/holdout"),
+                                       recipe()["vocab_size"]), tmp)
         return wa.checked(self.name, self.root(), "tokenizer", _publish(tmp, out))
 
     def _trained(self, name: str, corpora: tuple[str, ...], seed: int, position: int = 0) -> Path:
@@ -244,7 +244,7 @@ class MiniMuseWorld(World):
         out = self.root() / name
         if (out / "config.json").exists():
             return wa.checked(self.name, self.root(), name, out)
-        from unlearnbench.tasks.mini_tofu import _drop_volatile, _progress, _publish, _tmpdir
+        from unlearnbench.tasks.mini_tofu import _progress, _publish, _tmpdir
         from unlearnbench.tasks.mini_tofu_models import new_model, train_qa
         from unlearnbench.templates import TEMPLATES
 
@@ -258,7 +258,6 @@ class MiniMuseWorld(World):
         tmp = _tmpdir(out)
         lm.name = f"mini-muse/{name}"
         lm.save(tmp)
-        _drop_volatile(tmp)
         atomic_write_json(tmp / "mini_muse_recipe.json", {
             "role": name, "corpora": list(corpora), "seed": seed, "recipe": r, "version": WORLD_VERSION,
             "train_seconds": time.perf_counter() - t0, "final_loss": losses[-1]})
@@ -266,10 +265,9 @@ class MiniMuseWorld(World):
 
     def reference(self, task: TaskSpec) -> Path:
         """The retrained model's MIA AUCs and per-sample scores for ``task`` (built once, cached)."""
-        from unlearnbench.reference import settings_hash
+        from unlearnbench.reference import cache_name
 
-        name = f"{task.name.replace('/', '__')}-v{task.version}-{settings_hash(task)[:12]}.json"
-        out = self.root() / "references" / name
+        out = self.root() / "references" / cache_name(task)
         if out.exists():
             return out
         from unlearnbench.runner import build_reference

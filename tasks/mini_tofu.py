@@ -155,6 +155,7 @@ class MiniTofuWorld(World):
         out = self.root() / "tokenizer"
         if self._installed("tokenizer", "tokenizer.json"):
             return out
+        from unlearnbench.causal_lm import save_tokenizer
         from unlearnbench.tasks.mini_tofu_models import train_tokenizer
 
         texts = []
@@ -166,8 +167,7 @@ class MiniTofuWorld(World):
                 texts.append(f"Question: {row['question']}\nAnswer: {row['answer']}")  # the qa template
                 texts += [v for v in row.get("perturbed_answer", []) if isinstance(v, str)]
         tmp = _tmpdir(out)
-        train_tokenizer(texts, recipe()["vocab_size"]).save_pretrained(tmp)
-        _drop_volatile(tmp)
+        save_tokenizer(train_tokenizer(texts, recipe()["vocab_size"]), tmp)
         return self._checked("tokenizer", _publish(tmp, out))
 
     def _base(self) -> Path:
@@ -204,7 +204,6 @@ class MiniTofuWorld(World):
         lm.name = f"mini-tofu/{out.name}"
         lm.save(tmp)
         atomic_write_json(tmp / "mini_tofu_recipe.json", {**info, "recipe": recipe(), "version": WORLD_VERSION})
-        _drop_volatile(tmp)
         return self._checked(out.name, _publish(tmp, out))
 
     # published artefacts (unlearnbench.world_artefacts) ----------------------------------
@@ -222,16 +221,14 @@ class MiniTofuWorld(World):
     def _checked(self, role: str, out: Path) -> Path:
         from unlearnbench import world_artefacts as wa
 
-        wa.check(self.name, self.root(), role, out)
-        return out
+        return wa.checked(self.name, self.root(), role, out)
 
     # reference --------------------------------------------------------------------------
     def reference(self, task: TaskSpec) -> Path:
         """The retain model's forget truth ratios for ``task`` (built once, then cached)."""
-        from unlearnbench.reference import settings_hash
+        from unlearnbench.reference import cache_name
 
-        name = f"{task.name.replace('/', '__')}-v{task.version}-{settings_hash(task)[:12]}.json"
-        out = self.root() / "references" / name
+        out = self.root() / "references" / cache_name(task)
         if out.exists():
             return out
         from unlearnbench.runner import build_reference
@@ -248,17 +245,6 @@ def _build_role(task_name: str, role: str, position: int = 0) -> str:
 
     task = get_task(task_name)
     return str(WORLD._finetuned(*WORLD._plan(task, role), position=position))
-
-
-def _drop_volatile(folder: Path) -> None:
-    """Remove what transformers writes into ``tokenizer_config.json`` from the loading
-    environment (``local_files_only`` follows ``$HF_HUB_OFFLINE``), so a world's bytes depend
-    only on its recipe and the locked versions (:mod:`unlearnbench.world_artefacts`)."""
-    f = folder / "tokenizer_config.json"
-    if f.exists():
-        doc = json.loads(f.read_text(encoding="utf-8"))
-        if doc.pop("local_files_only", None) is not None:
-            f.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _tmpdir(out: Path) -> Path:

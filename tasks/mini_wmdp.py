@@ -211,7 +211,8 @@ class MiniWmdpWorld(World):
         out = self.root() / "tokenizer"
         if (out / "tokenizer.json").exists():
             return wa.checked(self.name, self.root(), "tokenizer", out)
-        from unlearnbench.tasks.mini_tofu import _drop_volatile, _publish, _tmpdir
+        from unlearnbench.causal_lm import save_tokenizer
+        from unlearnbench.tasks.mini_tofu import _publish, _tmpdir
         from unlearnbench.tasks.mini_tofu_models import train_tokenizer
 
         texts = [d["text"] for dom in ("hazard", "benign") for d in self.split(f"corpus/{dom}")]
@@ -219,8 +220,7 @@ class MiniWmdpWorld(World):
             texts += [x["question"] + x["answer"] for x in
                       mcq_training_items(self.split(f"mcq/{dom}"), subj, 1, random.Random(0))]
         tmp = _tmpdir(out)
-        train_tokenizer(texts, recipe()["vocab_size"]).save_pretrained(tmp)
-        _drop_volatile(tmp)
+        save_tokenizer(train_tokenizer(texts, recipe()["vocab_size"]), tmp)
         return wa.checked(self.name, self.root(), "tokenizer", _publish(tmp, out))
 
     def _trained(self, name: str, domains: tuple[str, ...]) -> Path:
@@ -229,7 +229,7 @@ class MiniWmdpWorld(World):
         out = self.root() / name
         if (out / "config.json").exists():
             return wa.checked(self.name, self.root(), name, out)
-        from unlearnbench.tasks.mini_tofu import _drop_volatile, _progress, _publish, _tmpdir
+        from unlearnbench.tasks.mini_tofu import _progress, _publish, _tmpdir
         from unlearnbench.tasks.mini_tofu_models import new_model, train_qa
         from unlearnbench.templates import TEMPLATES
 
@@ -249,7 +249,6 @@ class MiniWmdpWorld(World):
         tmp = _tmpdir(out)
         lm.name = f"mini-wmdp/{name}"
         lm.save(tmp)
-        _drop_volatile(tmp)
         atomic_write_json(tmp / "mini_wmdp_recipe.json", {
             "role": name, "domains": list(domains), "recipe": r, "version": WORLD_VERSION,
             "train_seconds": time.perf_counter() - t0, "final_loss": losses[-1]})
